@@ -1,0 +1,107 @@
+"""ride_windows: rides from Kafka -> event-time windows per pickup zone -> console, Kafka or Delta.
+
+Every record of the topic ends in one place: a window aggregate, the dead-letter sink (with its
+reason), or Spark's count of rows dropped behind the watermark.
+
+Run it through the wrapper, which sets up Python, the connector jars and (for the ``local``
+profile) an embedded Kafka broker with generated rides::
+
+    ./spark-submit.sh jobs/ride_windows.py                       # console, runs until Ctrl-C
+    ./spark-submit.sh jobs/ride_windows.py --sink delta --trigger available-now
+    ./spark-submit.sh jobs/ride_windows.py --window-kind hopping --window '10 minutes' --slide '5 minutes'
+    ./spark-submit.sh jobs/ride_windows.py --help
+
+From a notebook, build settings and a session yourself and call ``main(spark, settings)``, or use
+``build_writers`` to get the unstarted writers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql.streaming import DataStreamWriter
+
+from ridestream.config import Settings, add_settings_arguments, settings_from_args
+from ridestream.errors import run_main
+from ridestream.kafka.admin import check_topics
+from ridestream.runtime import await_queries, start_query, stop_on_signals
+from ridestream.parsing import parse_rides, rejected_records, valid_rides, with_event_time
+from ridestream.schemas import ride_schema
+from ridestream.session import build_session
+from ridestream.sinks import dead_letter_writer, window_writer
+from ridestream.sources import read_kafka_stream
+from ridestream.windows import count_rides
+
+JOB_NAME = "ride_windows"
+
+
+def build_writers(rides_raw: DataFrame, settings: Settings) -> dict[str, DataStreamWriter]:
+    """Return the job's unstarted writers by query name: windows, and the dead-letter records."""
+    schema = ride_schema()
+    parsed = rides_raw.transform(parse_rides, schema)
+    windows = (
+        parsed
+        .transform(valid_rides, schema)
+        .transform(with_event_time)
+        .transform(count_rides, settings.window)
+    )
+    writers = {
+        JOB_NAME: window_writer(windows, settings.sink, settings.kafka, settings.window.group_by)
+    }
+    # Rejects are a query of their own: a bad record must never stop the windows, and the
+    # windows' output mode (update, say) must not decide how rejects are written.
+    dead_letter = dead_letter_writer(rejected_records(parsed), settings.dead_letter, settings.kafka)
+    if dead_letter is not None:
+        writers[f"{JOB_NAME}_dead_letter"] = dead_letter
+    return writers
+
+
+def main(spark: SparkSession, settings: Settings) -> int:
+    """Run ride_windows until its queries end (with trigger 'available-now') or are stopped."""
+    rides_raw = read_kafka_stream(spark, settings.kafka, settings.source)
+    queries = [
+        start_query(writer, name, settings.query)
+        for name, writer in build_writers(rides_raw, settings).items()
+    ]
+    print(
+        f"{JOB_NAME}: reading {settings.source.topic!r} from {settings.kafka.bootstrap_servers}; "
+        f"{settings.window.kind} windows of {settings.window.gap or settings.window.size}"
+        f"{f' sliding {settings.window.slide}' if settings.window.kind == 'hopping' else ''}"
+        f" by {', '.join(settings.window.group_by)}, watermark {settings.window.watermark}; "
+        f"{settings.sink.output_mode} to {settings.sink.kind}; rejects to {settings.dead_letter.kind}",
+        file=sys.stderr,
+        flush=True,
+    )
+    if await_queries(queries, stop_on_signals(JOB_NAME)):
+        print(f"{JOB_NAME}: stopped; run again to resume from the checkpoint", file=sys.stderr)
+    return 0
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Parse the job's flags (every one overrides a setting of the profile)."""
+    parser = argparse.ArgumentParser(
+        prog="spark-submit.sh jobs/ride_windows.py",
+        description=(
+            "Read rides from Kafka, parse them against schemas/ride.avsc, aggregate them over "
+            "event-time windows with a watermark (count, sum of total_amount and tip_amount, "
+            "mean trip_distance), and write the windows to the console, Kafka or Delta. "
+            "Malformed records go to the dead-letter sink with a reason."
+        ),
+    )
+    add_settings_arguments(parser)
+    return parser.parse_args(argv)
+
+
+def run(argv: list[str] | None = None) -> int:
+    """Load settings, check Kafka, build the session and run :func:`main`."""
+    settings = settings_from_args(parse_args(argv))
+    # Fail in seconds, with a message that names the fix, before a JVM is started.
+    check_topics(settings.kafka, [settings.source.topic])
+    spark = build_session(settings.spark, app_name=JOB_NAME)
+    return main(spark, settings)
+
+
+if __name__ == "__main__":
+    run_main(run, JOB_NAME)

@@ -1,0 +1,370 @@
+"""Typed, frozen settings loaded once at the edge: TOML profile, then environment, then CLI flags.
+
+A profile is ``conf/<name>.toml`` (or a path to any ``.toml`` file). ``RIDESTREAM_PROFILE`` picks
+the default profile (``local``, the embedded broker). Every setting can be overridden by a flag;
+:data:`OVERRIDES` is the one table of flags, the setting each one sets, and its help text.
+Secrets are never written in a profile: the profile names the environment variable that holds one.
+Relative paths in a profile are resolved against ``$RIDESTREAM_HOME``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from ridestream.paths import CONF_DIR, ridestream_home
+
+DEFAULT_PROFILE = "local"
+WINDOW_KINDS = ("tumbling", "hopping", "session")
+SINK_KINDS = ("console", "kafka", "delta")
+DEAD_LETTER_KINDS = ("kafka", "delta", "console", "none")
+OUTPUT_MODES = ("append", "update")
+STARTING_OFFSETS = ("earliest", "latest")
+
+
+class ConfigError(ValueError):
+    """A setting is missing or invalid; the message names the setting and the fix."""
+
+
+_DURATION_UNITS = {
+    "ms": 0.001, "millisecond": 0.001, "milliseconds": 0.001,
+    "s": 1, "sec": 1, "second": 1, "seconds": 1,
+    "m": 60, "min": 60, "minute": 60, "minutes": 60,
+    "h": 3600, "hour": 3600, "hours": 3600,
+    "d": 86400, "day": 86400, "days": 86400,
+}
+
+
+def parse_duration(text: str) -> timedelta:
+    """Parse a duration in Spark's interval style: ``"10 minutes"``, ``"30 seconds"``, ``"1 hour"``."""
+    if str(text).strip() == "0":
+        return timedelta(0)
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]+)\s*", str(text))
+    if not match or match.group(2).lower() not in _DURATION_UNITS:
+        raise ConfigError(f"{text!r} is not a duration: write it like '10 minutes' or '30 seconds'")
+    return timedelta(seconds=float(match.group(1)) * _DURATION_UNITS[match.group(2).lower()])
+
+
+def _frozen(mapping: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    return MappingProxyType(dict(mapping or {}))
+
+
+@dataclass(frozen=True)
+class KafkaSettings:
+    """How to reach the Kafka cluster. ``options`` are client properties in Java naming."""
+
+    bootstrap_servers: str
+    options: Mapping[str, str] = field(default_factory=lambda: _frozen({}))
+    # property name -> name of the environment variable that holds its (secret) value
+    secrets: Mapping[str, str] = field(default_factory=lambda: _frozen({}))
+
+    def resolved_options(self) -> dict[str, str]:
+        """Return ``options`` plus secrets read from their environment variables."""
+        options = dict(self.options)
+        for prop, variable in self.secrets.items():
+            value = os.environ.get(variable)
+            if not value:
+                raise ConfigError(f"kafka setting {prop} comes from ${variable}, which is not set")
+            options[prop] = value
+        return options
+
+    def spark_options(self) -> dict[str, str]:
+        """Return the options Spark's Kafka source and sink take (``kafka.``-prefixed)."""
+        options = {f"kafka.{prop}": value for prop, value in self.resolved_options().items()}
+        options["kafka.bootstrap.servers"] = self.bootstrap_servers
+        return options
+
+    def client_config(self) -> dict[str, str]:
+        """Return a confluent-kafka (librdkafka) configuration for the same cluster."""
+        return {"bootstrap.servers": self.bootstrap_servers, **self.resolved_options()}
+
+
+@dataclass(frozen=True)
+class SourceSettings:
+    """The topic rides are read from, and how."""
+
+    topic: str = "rides"
+    format: str = "json"
+    starting_offsets: str = "earliest"
+    max_offsets_per_trigger: int | None = None
+    fail_on_data_loss: bool = True
+
+
+@dataclass(frozen=True)
+class WindowSettings:
+    """Event-time windows: kind, size, slide (hopping), gap (session), watermark, group keys."""
+
+    kind: str = "tumbling"
+    size: str = "5 minutes"
+    slide: str | None = None
+    gap: str | None = None
+    watermark: str = "10 minutes"
+    group_by: tuple[str, ...] = ("PULocationID",)
+
+    def __post_init__(self) -> None:
+        if self.kind not in WINDOW_KINDS:
+            raise ConfigError(f"window.kind {self.kind!r}: choose one of {', '.join(WINDOW_KINDS)}")
+        parse_duration(self.watermark)
+        if self.kind == "session":
+            if not self.gap:
+                raise ConfigError("window.kind 'session' needs window.gap (for example '5 minutes')")
+            parse_duration(self.gap)
+        else:
+            parse_duration(self.size)
+        if self.kind == "hopping":
+            if not self.slide:
+                raise ConfigError("window.kind 'hopping' needs window.slide (for example '1 minute')")
+            if parse_duration(self.slide) > parse_duration(self.size):
+                raise ConfigError("window.slide must not be longer than window.size")
+
+
+@dataclass(frozen=True)
+class SinkSettings:
+    """Where the windows go: console, a Kafka topic, or a Delta table."""
+
+    kind: str = "console"
+    output_mode: str = "append"
+    topic: str = "ride_windows"
+    path: Path = Path("delta/ride_windows")
+    console_rows: int = 20
+
+    def __post_init__(self) -> None:
+        if self.kind not in SINK_KINDS:
+            raise ConfigError(f"sink.kind {self.kind!r}: choose one of {', '.join(SINK_KINDS)}")
+        if self.output_mode not in OUTPUT_MODES:
+            raise ConfigError(
+                f"sink.output_mode {self.output_mode!r}: choose one of {', '.join(OUTPUT_MODES)}"
+            )
+        if self.kind == "delta" and self.output_mode != "append":
+            raise ConfigError(
+                "the Delta sink takes output_mode 'append' (each window written once, exactly once)"
+            )
+
+
+@dataclass(frozen=True)
+class DeadLetterSettings:
+    """Where records that fail to parse go, with their reason."""
+
+    kind: str = "kafka"
+    topic: str = "rides_dead_letter"
+    path: Path = Path("delta/rides_dead_letter")
+
+    def __post_init__(self) -> None:
+        if self.kind not in DEAD_LETTER_KINDS:
+            raise ConfigError(
+                f"dead_letter.kind {self.kind!r}: choose one of {', '.join(DEAD_LETTER_KINDS)}"
+            )
+
+
+@dataclass(frozen=True)
+class QuerySettings:
+    """Trigger and checkpoints. ``trigger``: 'available-now', 'once', or a duration."""
+
+    trigger: str = "10 seconds"
+    checkpoint_dir: Path = Path("checkpoints")
+
+    def __post_init__(self) -> None:
+        if self.trigger not in ("available-now", "once"):
+            parse_duration(self.trigger)
+
+    def checkpoint(self, query_name: str) -> str:
+        """Return the checkpoint location of one query (each query has its own)."""
+        return str(self.checkpoint_dir / query_name)
+
+
+@dataclass(frozen=True)
+class SparkSettings:
+    """Session settings. Shuffle partitions are frozen into a checkpoint: choose deliberately."""
+
+    master: str | None = None
+    shuffle_partitions: int = 4
+    log_level: str = "WARN"
+    conf: Mapping[str, str] = field(default_factory=lambda: _frozen({}))
+
+
+@dataclass(frozen=True)
+class EmbeddedSettings:
+    """What spark-submit.sh starts for this profile: a local broker, and generated rides."""
+
+    kafka: bool = False
+    topic_partitions: int = 2
+    datagen: bool = False
+    datagen_rate: float = 20.0
+    datagen_backfill: str = "3 minutes"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a job needs, loaded once in ``main`` and passed down."""
+
+    profile: str
+    kafka: KafkaSettings
+    source: SourceSettings = SourceSettings()
+    window: WindowSettings = WindowSettings()
+    sink: SinkSettings = SinkSettings()
+    dead_letter: DeadLetterSettings = DeadLetterSettings()
+    query: QuerySettings = QuerySettings()
+    spark: SparkSettings = SparkSettings()
+    embedded: EmbeddedSettings = EmbeddedSettings()
+
+
+@dataclass(frozen=True)
+class Override:
+    """A command-line flag that overrides one profile setting."""
+
+    flag: str
+    key: str
+    help: str
+    type: Any = str
+    metavar: str | None = None
+
+
+OVERRIDES: tuple[Override, ...] = (
+    Override("--bootstrap-servers", "kafka.bootstrap_servers", "Kafka brokers, host:port[,...]"),
+    Override("--topic", "source.topic", "topic the rides are read from"),
+    Override("--starting-offsets", "source.starting_offsets",
+             "earliest|latest; only for a new query (afterwards the checkpoint decides)"),
+    Override("--max-offsets-per-trigger", "source.max_offsets_per_trigger",
+             "cap on records per micro-batch", int, "N"),
+    Override("--window-kind", "window.kind", "tumbling|hopping|session"),
+    Override("--window", "window.size", "window length, e.g. '5 minutes'", metavar="DURATION"),
+    Override("--slide", "window.slide", "hopping windows: how far each window moves",
+             metavar="DURATION"),
+    Override("--gap", "window.gap", "session windows: inactivity that closes a session",
+             metavar="DURATION"),
+    Override("--watermark", "window.watermark",
+             "how late a ride may arrive and still be counted", metavar="DURATION"),
+    Override("--group-by", "window.group_by", "comma-separated ride fields to group by",
+             lambda text: tuple(part.strip() for part in text.split(",") if part.strip()),
+             "FIELDS"),
+    Override("--sink", "sink.kind", "console|kafka|delta"),
+    Override("--output-mode", "sink.output_mode",
+             "append (each window once, when final) | update (changed windows every batch)"),
+    Override("--output-topic", "sink.topic", "Kafka sink: topic for the windows"),
+    Override("--delta-path", "sink.path", "Delta sink: table directory", Path, "PATH"),
+    Override("--dead-letter", "dead_letter.kind", "kafka|delta|console|none"),
+    Override("--dead-letter-topic", "dead_letter.topic", "topic for rejected records"),
+    Override("--dead-letter-path", "dead_letter.path", "Delta table for rejected records",
+             Path, "PATH"),
+    Override("--trigger", "query.trigger",
+             "'available-now' (process what is there, then stop), 'once', or an interval"),
+    Override("--checkpoint-dir", "query.checkpoint_dir",
+             "directory of the queries' checkpoints", Path, "PATH"),
+    Override("--master", "spark.master", "Spark master (default: spark-submit's, or local[*])"),
+    Override("--shuffle-partitions", "spark.shuffle_partitions",
+             "state partitions; frozen into the checkpoint", int, "N"),
+    Override("--log-level", "spark.log_level", "Spark's log level (WARN keeps the console readable)"),
+)
+
+_SECTIONS = {
+    "kafka": KafkaSettings,
+    "source": SourceSettings,
+    "window": WindowSettings,
+    "sink": SinkSettings,
+    "dead_letter": DeadLetterSettings,
+    "query": QuerySettings,
+    "spark": SparkSettings,
+    "embedded": EmbeddedSettings,
+}
+_PATH_KEYS = {"sink.path", "dead_letter.path", "query.checkpoint_dir"}
+
+
+def profile_path(profile: str) -> Path:
+    """Return the TOML file of a profile name (``conf/<name>.toml``) or path."""
+    if profile.endswith(".toml") or os.sep in profile:
+        return Path(profile).expanduser().resolve()
+    return CONF_DIR / f"{profile}.toml"
+
+
+def load_profile(profile: str) -> dict[str, Any]:
+    """Read a profile's TOML into nested dicts."""
+    path = profile_path(profile)
+    if not path.exists():
+        known = ", ".join(sorted(p.stem for p in CONF_DIR.glob("*.toml")))
+        raise ConfigError(f"no profile {profile!r} ({path} does not exist); known profiles: {known}")
+    with path.open("rb") as handle:
+        try:
+            return tomllib.load(handle)
+        except tomllib.TOMLDecodeError as error:
+            raise ConfigError(f"{path}: {error}") from None
+
+
+def build_settings(
+    profile: str, values: Mapping[str, Any], overrides: Mapping[str, Any] | None = None
+) -> Settings:
+    """Build frozen settings from a profile's values and dotted-key overrides."""
+    sections: dict[str, dict[str, Any]] = {name: {} for name in _SECTIONS}
+    for name, table in values.items():
+        if name not in _SECTIONS:
+            raise ConfigError(f"profile {profile!r}: unknown section [{name}]")
+        sections[name].update(table)
+    for key, value in (overrides or {}).items():
+        section, name = key.split(".", 1)
+        sections[section][name] = value
+
+    for key in _PATH_KEYS:
+        section, name = key.split(".", 1)
+        if name in sections[section]:
+            path = Path(sections[section][name]).expanduser()
+            sections[section][name] = path if path.is_absolute() else ridestream_home() / path
+    for section, name, default in (
+        ("sink", "path", SinkSettings.path),
+        ("dead_letter", "path", DeadLetterSettings.path),
+        ("query", "checkpoint_dir", QuerySettings.checkpoint_dir),
+    ):
+        sections[section].setdefault(name, ridestream_home() / default)
+    if "group_by" in sections["window"]:
+        sections["window"]["group_by"] = tuple(sections["window"]["group_by"])
+    for section, name in (("kafka", "options"), ("kafka", "secrets"), ("spark", "conf")):
+        if name in sections[section]:
+            sections[section][name] = _frozen(
+                {key: str(value) for key, value in sections[section][name].items()}
+            )
+    if "bootstrap_servers" not in sections["kafka"]:
+        raise ConfigError(f"profile {profile!r} sets no kafka.bootstrap_servers")
+
+    built = {}
+    for name, cls in _SECTIONS.items():
+        try:
+            built[name] = cls(**sections[name])
+        except TypeError as error:
+            unknown = str(error).split("argument")[-1].strip()
+            raise ConfigError(f"profile {profile!r}, section [{name}]: unknown setting {unknown}") from None
+    return Settings(profile=profile, **built)
+
+
+def add_settings_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add ``--profile`` and every override flag of :data:`OVERRIDES` to a parser."""
+    parser.add_argument(
+        "--profile",
+        default=os.environ.get("RIDESTREAM_PROFILE", DEFAULT_PROFILE),
+        help="conf/<NAME>.toml or a path to a .toml file (env RIDESTREAM_PROFILE; default: %(default)s)",
+    )
+    group = parser.add_argument_group("overrides (each replaces one profile setting)")
+    for override in OVERRIDES:
+        group.add_argument(
+            override.flag,
+            dest=override.key,
+            type=override.type,
+            metavar=override.metavar,
+            default=None,
+            help=f"{override.help} [{override.key}]",
+        )
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    """Load the profile named by ``args.profile`` and apply the flags that were given."""
+    overrides = {
+        override.key: getattr(args, override.key)
+        for override in OVERRIDES
+        if getattr(args, override.key, None) is not None
+    }
+    return build_settings(args.profile, load_profile(args.profile), overrides)

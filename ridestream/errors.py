@@ -1,0 +1,71 @@
+"""Turn failures a user can hit into one or two lines that say what to do, and an exit code.
+
+The full Python and JVM trace of an unexpected failure goes to a log file under
+``$RIDESTREAM_HOME/logs``; the console gets its first line and the log's path.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+import traceback
+from collections.abc import Callable
+
+from ridestream.config import ConfigError
+from ridestream.jars import JarResolutionError
+from ridestream.kafka.admin import KafkaUnavailable
+from ridestream.local import BrokerError
+from ridestream.paths import ridestream_home
+from ridestream.schemas import SchemaError
+
+USER_ERRORS = (ConfigError, KafkaUnavailable, BrokerError, JarResolutionError, SchemaError)
+EXIT_USER_ERROR = 2
+EXIT_FAILURE = 1
+
+# (text found in a Spark error, what to tell the user)
+_KNOWN_SPARK_FAILURES = (
+    ("STATE_STORE_", "the checkpoint was written by a query of another shape (window, grouping, "
+     "shuffle partitions or state store): use a new --checkpoint-dir, or delete the old one to "
+     "start over"),
+    ("INCOMPATIBLE_DATA_FOR_TABLE", "the Delta table holds another schema: write to a new "
+     "--delta-path"),
+    ("DELTA_FAILED_TO_MERGE_FIELDS", "the Delta table holds another schema: write to a new "
+     "--delta-path"),
+    ("TimeoutException", "Kafka stopped answering: check that the broker is up "
+     "(`./rides kafka status`) and kafka.bootstrap_servers"),
+)
+
+
+def explain(error: BaseException) -> str:
+    """Return a one-line explanation of ``error`` for the console."""
+    text = str(error)
+    for marker, advice in _KNOWN_SPARK_FAILURES:
+        if marker in text:
+            return advice
+    first = next((line.strip() for line in text.splitlines() if line.strip()), type(error).__name__)
+    return first if len(first) <= 300 else first[:297] + "..."
+
+
+def _write_trace(name: str) -> str:
+    log_dir = ridestream_home() / "logs"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    path = log_dir / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}.log"
+    path.write_text(traceback.format_exc())
+    return str(path)
+
+
+def run_main(main: Callable[[], int], name: str) -> None:
+    """Run a command's ``main`` and exit with its code, translating failures into short messages."""
+    try:
+        code = main()
+    except KeyboardInterrupt:
+        print(f"{name}: interrupted", file=sys.stderr)
+        code = 130
+    except USER_ERRORS as error:
+        print(f"{name}: {error}", file=sys.stderr)
+        code = EXIT_USER_ERROR
+    except Exception as error:  # noqa: BLE001 - the last line of defence: no stack trace as message
+        trace = _write_trace(name)
+        print(f"{name}: {explain(error)}\n{name}: full trace in {trace}", file=sys.stderr)
+        code = EXIT_FAILURE
+    sys.exit(code)

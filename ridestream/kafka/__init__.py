@@ -1,0 +1,1 @@
+"""Kafka from Python, on confluent-kafka (librdkafka): admin checks, datagen, producing rides."""

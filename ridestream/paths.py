@@ -1,0 +1,21 @@
+"""Where the project lives and where it keeps what it downloads and creates.
+
+Everything ridestream downloads or writes at run time (connector jars, the Ivy cache, broker data,
+checkpoints, Delta tables, logs) goes under one directory, ``RIDESTREAM_HOME``, which defaults to
+``.ridestream/`` in the checkout and is git-ignored. Point it somewhere else to start from empty.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+SCHEMAS_DIR = PROJECT_ROOT / "schemas"
+CONF_DIR = PROJECT_ROOT / "conf"
+
+
+def ridestream_home() -> Path:
+    """Return the directory for downloaded and generated files (``$RIDESTREAM_HOME``)."""
+    home = os.environ.get("RIDESTREAM_HOME")
+    return Path(home).expanduser().resolve() if home else PROJECT_ROOT / ".ridestream"

@@ -1,0 +1,66 @@
+"""Starting, awaiting and stopping streaming queries: the part of ``main`` every job shares."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+
+from pyspark.sql.streaming import DataStreamWriter, StreamingQuery
+
+from ridestream.config import QuerySettings
+
+
+def start_query(writer: DataStreamWriter, name: str, query: QuerySettings) -> StreamingQuery:
+    """Set trigger, checkpoint and name on an unstarted writer, and start it."""
+    if query.trigger == "available-now":
+        writer = writer.trigger(availableNow=True)
+    elif query.trigger == "once":
+        writer = writer.trigger(once=True)
+    else:
+        writer = writer.trigger(processingTime=query.trigger)
+    return writer.queryName(name).option("checkpointLocation", query.checkpoint(name)).start()
+
+
+def stop_on_signals(job_name: str) -> threading.Event:
+    """Return an event set by Ctrl-C or SIGTERM, so the job can stop its queries cleanly.
+
+    A second Ctrl-C exits at once. (spark-submit.sh starts the JVM with SIGINT ignored, so the
+    first Ctrl-C reaches only this handler and the queries finish their current batch.)
+    """
+    requested = threading.Event()
+
+    def handle(signum: int, frame: object) -> None:
+        if requested.is_set():
+            print(f"\n{job_name}: stopping now", file=sys.stderr, flush=True)
+            os._exit(130)
+        requested.set()
+        print(f"\n{job_name}: stopping after the current batch (Ctrl-C again to stop now)...",
+              file=sys.stderr, flush=True)
+
+    signal.signal(signal.SIGINT, handle)
+    signal.signal(signal.SIGTERM, handle)
+    return requested
+
+
+def await_queries(queries: list[StreamingQuery], stop: threading.Event | None = None) -> bool:
+    """Wait until every query ends or ``stop`` is set; return True when stopped by request.
+
+    If one query fails, the others are stopped and its error is raised.
+    """
+    stop = stop or threading.Event()
+    try:
+        while any(query.isActive for query in queries) and not stop.is_set():
+            for query in queries:
+                if not query.isActive and query.exception() is not None:
+                    raise query.exception()
+            queries[0].awaitTermination(0.5)
+        for query in queries:
+            if not query.isActive and query.exception() is not None:
+                raise query.exception()
+    finally:
+        for query in queries:
+            if query.isActive:
+                query.stop()
+    return stop.is_set()

@@ -1,0 +1,112 @@
+"""Writers: each returns an *unstarted* DataStreamWriter. Only ``main`` sets the trigger and the
+checkpoint, starts, and awaits; a test can attach ``foreachBatch`` to the very same writer.
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql.streaming import DataStreamWriter
+
+from ridestream.config import DeadLetterSettings, KafkaSettings, SinkSettings
+
+
+def to_window_records(windows: DataFrame, group_by: tuple[str, ...]) -> DataFrame:
+    """Shape windows as Kafka records: JSON value, key = window start + group keys.
+
+    The Kafka sink is at-least-once; a key that names the window and group lets consumers dedupe
+    a replayed result and lets a compacted topic keep only the latest value of each window.
+    """
+    key = F.to_json(F.struct("window_start", *group_by))
+    value = F.to_json(F.struct(*windows.columns))
+    return windows.select(key.alias("key"), value.alias("value"))
+
+
+def to_dead_letter_records(rejects: DataFrame) -> DataFrame:
+    """Shape rejects as Kafka records: key and value unchanged, the reason and origin as headers.
+
+    This follows Kafka Connect's dead-letter convention, so the raw record can be replayed as-is.
+    """
+    def header(name: str, value: F.Column) -> F.Column:
+        return F.struct(F.lit(name).alias("key"), value.cast("string").cast("binary").alias("value"))
+
+    headers = F.array(
+        header("ridestream.reason", F.col("reason")),
+        header("ridestream.source.topic", F.col("topic")),
+        header("ridestream.source.partition", F.col("partition")),
+        header("ridestream.source.offset", F.col("offset")),
+        header("ridestream.source.timestamp", F.date_format("timestamp", "yyyy-MM-dd'T'HH:mm:ss.SSSXXX")),
+    )
+    return rejects.select("key", "value", headers.alias("headers"))
+
+
+def kafka_writer(records: DataFrame, kafka: KafkaSettings, topic: str) -> DataStreamWriter:
+    """Return a writer of ``key``/``value`` records to a Kafka topic."""
+    return records.writeStream.format("kafka").options(**kafka.spark_options()).option("topic", topic)
+
+
+def window_writer(
+    windows: DataFrame, sink: SinkSettings, kafka: KafkaSettings, group_by: tuple[str, ...]
+) -> DataStreamWriter:
+    """Return the writer for ride windows to the configured sink (console, Kafka or Delta)."""
+    if sink.kind == "kafka":
+        writer = kafka_writer(to_window_records(windows, group_by), kafka, sink.topic)
+    elif sink.kind == "delta":
+        # Append is exactly-once: the Delta sink records each batch id in the table's log.
+        writer = windows.writeStream.format("delta").option("path", str(sink.path))
+    else:
+        writer = windows.writeStream.foreachBatch(show_windows(sink.console_rows))
+    return writer.outputMode(sink.output_mode)
+
+
+def show_windows(rows: int):  # noqa: ANN201 - returns a foreachBatch function
+    """Return a foreachBatch function that prints a batch's windows, busiest groups first.
+
+    Spark's console sink prints rows in no order; a reader wants the latest windows and, within
+    one, the busiest zones. Money is shown to the cent (the data keeps full precision).
+    """
+    hinted = []
+
+    def show(batch: DataFrame, batch_id: int) -> None:
+        batch = batch.persist()
+        try:
+            count = batch.count()
+            if count:
+                print(f"--- batch {batch_id}: {count} window row{'s' if count != 1 else ''}",
+                      flush=True)
+            elif not hinted:
+                hinted.append(batch_id)
+                print(f"--- batch {batch_id}: no window to show yet (in append mode a window is "
+                      "shown once, when the watermark passes its end)", flush=True)
+            if count:
+                (
+                    batch
+                    .orderBy(F.desc("window_start"), F.desc("ride_count"))
+                    .withColumn("total_amount", F.round("total_amount", 2))
+                    .withColumn("tip_amount", F.round("tip_amount", 2))
+                    .withColumn("avg_trip_distance", F.round("avg_trip_distance", 2))
+                    .show(rows, truncate=False)
+                )
+        finally:
+            batch.unpersist()
+
+    return show
+
+
+def dead_letter_writer(
+    rejects: DataFrame, dead_letter: DeadLetterSettings, kafka: KafkaSettings
+) -> DataStreamWriter | None:
+    """Return the writer for rejected records, or None when the profile turns it off."""
+    if dead_letter.kind == "none":
+        return None
+    if dead_letter.kind == "kafka":
+        writer = kafka_writer(to_dead_letter_records(rejects), kafka, dead_letter.topic)
+    elif dead_letter.kind == "delta":
+        writer = rejects.writeStream.format("delta").option("path", str(dead_letter.path))
+    else:
+        writer = (
+            rejects.select("reason", "topic", "partition", "offset", F.col("value").cast("string"))
+            .writeStream.format("console")
+            .option("truncate", "false")
+        )
+    return writer.outputMode("append")

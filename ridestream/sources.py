@@ -1,0 +1,35 @@
+"""Readers: they return DataFrames and start nothing."""
+
+from __future__ import annotations
+
+from pyspark.sql import DataFrame, SparkSession
+
+from ridestream.config import KafkaSettings, SourceSettings
+
+
+def read_kafka_stream(spark: SparkSession, kafka: KafkaSettings, source: SourceSettings) -> DataFrame:
+    """Return the raw Kafka records of ``source.topic`` as a streaming DataFrame."""
+    reader = (
+        spark.readStream.format("kafka")
+        .options(**kafka.spark_options())
+        .option("subscribe", source.topic)
+        .option("startingOffsets", source.starting_offsets)
+        # Keep true: a gap in the offsets (retention, a deleted topic) must stop the job loudly
+        # rather than skip rides silently.
+        .option("failOnDataLoss", str(source.fail_on_data_loss).lower())
+    )
+    if source.max_offsets_per_trigger:
+        reader = reader.option("maxOffsetsPerTrigger", source.max_offsets_per_trigger)
+    return reader.load()
+
+
+def read_kafka_batch(spark: SparkSession, kafka: KafkaSettings, topic: str) -> DataFrame:
+    """Return every record currently in ``topic`` as a batch DataFrame (notebooks, checks)."""
+    return (
+        spark.read.format("kafka")
+        .options(**kafka.spark_options())
+        .option("subscribe", topic)
+        .option("startingOffsets", "earliest")
+        .option("endingOffsets", "latest")
+        .load()
+    )

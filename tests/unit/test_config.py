@@ -1,0 +1,84 @@
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from ridestream.config import (
+    ConfigError,
+    WindowSettings,
+    build_settings,
+    load_profile,
+    parse_duration,
+)
+
+
+def test_local_profile_is_the_embedded_default():
+    settings = build_settings("local", load_profile("local"))
+    assert settings.kafka.bootstrap_servers == "127.0.0.1:9092"
+    assert settings.embedded.kafka and settings.embedded.datagen
+    assert settings.window.group_by == ("PULocationID",)
+
+
+def test_overrides_replace_profile_values():
+    settings = build_settings(
+        "local", load_profile("local"), {"window.size": "10 minutes", "sink.kind": "kafka"}
+    )
+    assert settings.window.size == "10 minutes"
+    assert settings.sink.kind == "kafka"
+
+
+def test_relative_paths_live_under_ridestream_home(monkeypatch, tmp_path):
+    monkeypatch.setenv("RIDESTREAM_HOME", str(tmp_path))
+    settings = build_settings("local", load_profile("local"), {"sink.path": Path("out/table")})
+    assert settings.sink.path == tmp_path / "out/table"
+    assert settings.query.checkpoint("q") == str(tmp_path / "checkpoints/local/q")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("10 minutes", timedelta(minutes=10)), ("30 seconds", timedelta(seconds=30)),
+     ("1 hour", timedelta(hours=1)), ("500 ms", timedelta(milliseconds=500)), ("0", timedelta(0))],
+)
+def test_durations_are_read_in_spark_interval_style(text, expected):
+    assert parse_duration(text) == expected
+
+
+def test_a_duration_without_unit_is_refused_with_an_example():
+    with pytest.raises(ConfigError, match="write it like '10 minutes'"):
+        parse_duration("10")
+
+
+def test_hopping_windows_need_a_slide():
+    with pytest.raises(ConfigError, match="needs window.slide"):
+        WindowSettings(kind="hopping", size="10 minutes")
+
+
+def test_session_windows_need_a_gap():
+    with pytest.raises(ConfigError, match="needs window.gap"):
+        WindowSettings(kind="session")
+
+
+def test_delta_sink_refuses_update_mode():
+    with pytest.raises(ConfigError, match="Delta sink takes output_mode 'append'"):
+        build_settings("local", load_profile("local"),
+                       {"sink.kind": "delta", "sink.output_mode": "update"})
+
+
+def test_unknown_setting_is_named():
+    with pytest.raises(ConfigError, match="section \\[window\\]: unknown setting 'width'"):
+        build_settings("x", {"kafka": {"bootstrap_servers": "h:1"}, "window": {"width": "1"}})
+
+
+def test_unknown_profile_lists_known_ones():
+    with pytest.raises(ConfigError, match="known profiles: .*local"):
+        load_profile("nope")
+
+
+def test_secrets_come_from_named_environment_variables(monkeypatch):
+    settings = build_settings("x", {"kafka": {
+        "bootstrap_servers": "h:1", "secrets": {"sasl.password": "RIDES_TEST_SECRET"}}})
+    with pytest.raises(ConfigError, match="RIDES_TEST_SECRET, which is not set"):
+        settings.kafka.client_config()
+    monkeypatch.setenv("RIDES_TEST_SECRET", "s3cret")
+    assert settings.kafka.client_config()["sasl.password"] == "s3cret"
+    assert settings.kafka.spark_options()["kafka.sasl.password"] == "s3cret"
