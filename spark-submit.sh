@@ -47,7 +47,7 @@ done
 jars="$(python -m ridestream.jars spark)" || exit 1
 
 if ! $wants_help; then
-  trap 'rides stack down "${stack_args[@]}" || true' EXIT
+  trap 'rides stack down "${stack_args[@]}" 2>/dev/null || true' EXIT
   trap 'exit 130' INT TERM
   rides stack up "${stack_args[@]}"
 fi
@@ -60,5 +60,6 @@ status=0
   --driver-java-options "-Dlog4j2.configurationFile=$RIDESTREAM_ROOT/conf/log4j2.properties" \
   --conf spark.ui.showConsoleProgress=false \
   ${spark_args[@]+"${spark_args[@]}"} \
-  "$job" ${job_args[@]+"${job_args[@]}"}) || status=$?
+  "$job" ${job_args[@]+"${job_args[@]}"}) \
+  2> >(grep -v --line-buffered '^WARNING: Using incubator modules' >&2) || status=$?
 exit "$status"

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import threading
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.streaming import DataStreamWriter
@@ -26,8 +27,8 @@ from pyspark.sql.streaming import DataStreamWriter
 from ridestream.config import Settings, add_settings_arguments, settings_from_args
 from ridestream.errors import run_main
 from ridestream.kafka.admin import check_topics
-from ridestream.runtime import await_queries, start_query, stop_on_signals
 from ridestream.parsing import parse_rides, rejected_records, valid_rides, with_event_time
+from ridestream.runtime import await_queries, start_query, stop_on_signals
 from ridestream.schemas import ride_schema
 from ridestream.session import build_session
 from ridestream.sinks import dead_letter_writer, window_writer
@@ -42,8 +43,7 @@ def build_writers(rides_raw: DataFrame, settings: Settings) -> dict[str, DataStr
     schema = ride_schema()
     parsed = rides_raw.transform(parse_rides, schema)
     windows = (
-        parsed
-        .transform(valid_rides, schema)
+        parsed.transform(valid_rides, schema)
         .transform(with_event_time)
         .transform(count_rides, settings.window)
     )
@@ -58,8 +58,8 @@ def build_writers(rides_raw: DataFrame, settings: Settings) -> dict[str, DataStr
     return writers
 
 
-def main(spark: SparkSession, settings: Settings) -> int:
-    """Run ride_windows until its queries end (with trigger 'available-now') or are stopped."""
+def main(spark: SparkSession, settings: Settings, stop: threading.Event | None = None) -> int:
+    """Run ride_windows until its queries end (trigger 'available-now') or ``stop`` is set."""
     rides_raw = read_kafka_stream(spark, settings.kafka, settings.source)
     queries = [
         start_query(writer, name, settings.query)
@@ -74,7 +74,7 @@ def main(spark: SparkSession, settings: Settings) -> int:
         file=sys.stderr,
         flush=True,
     )
-    if await_queries(queries, stop_on_signals(JOB_NAME)):
+    if await_queries(queries, stop):
         print(f"{JOB_NAME}: stopped; run again to resume from the checkpoint", file=sys.stderr)
     return 0
 
@@ -100,7 +100,7 @@ def run(argv: list[str] | None = None) -> int:
     # Fail in seconds, with a message that names the fix, before a JVM is started.
     check_topics(settings.kafka, [settings.source.topic])
     spark = build_session(settings.spark, app_name=JOB_NAME)
-    return main(spark, settings)
+    return main(spark, settings, stop_on_signals(JOB_NAME))
 
 
 if __name__ == "__main__":

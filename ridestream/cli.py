@@ -45,12 +45,16 @@ def embedded_broker(settings: Settings) -> EmbeddedKafka:
 
 
 def cmd_kafka(args: argparse.Namespace) -> int:
+    """Start, stop or report the embedded broker of the profile."""
     broker = embedded_broker(_settings(args))
     if args.action == "start":
         was_running = broker.is_running()
         if not was_running:
-            print(f"rides: starting Kafka on {broker.bootstrap_servers} (data in {broker.data_dir})...",
-                  file=sys.stderr, flush=True)
+            print(
+                f"rides: starting Kafka on {broker.bootstrap_servers} (data in {broker.data_dir})...",
+                file=sys.stderr,
+                flush=True,
+            )
         broker.start()
         state = "already running" if was_running else "started"
         print(f"kafka {state} at {broker.bootstrap_servers} (pid {broker.pid()})")
@@ -62,12 +66,16 @@ def cmd_kafka(args: argparse.Namespace) -> int:
             print(f"kafka at {broker.bootstrap_servers} is not running")
     else:
         pid = broker.pid()
-        print(f"kafka at {broker.bootstrap_servers}: " + (f"running (pid {pid})" if pid else "stopped"))
+        print(
+            f"kafka at {broker.bootstrap_servers}: "
+            + (f"running (pid {pid})" if pid else "stopped")
+        )
         return 0 if pid else 3
     return 0
 
 
 def cmd_datagen(args: argparse.Namespace) -> int:
+    """Produce synthetic rides (a backfill, then live) and print a delivery summary."""
     from ridestream.kafka.producer import run_datagen
 
     # SIGTERM (from `rides stack down`) ends the generator like Ctrl-C: flush, then report.
@@ -104,8 +112,11 @@ def cmd_stack(args: argparse.Namespace) -> int:
             return 0
         broker = embedded_broker(settings)
         if not broker.is_running():
-            print(f"ridestream: starting the embedded Kafka broker on {broker.bootstrap_servers}...",
-                  file=sys.stderr, flush=True)
+            print(
+                f"ridestream: starting the embedded Kafka broker on {broker.bootstrap_servers}...",
+                file=sys.stderr,
+                flush=True,
+            )
             broker.start()
             (state / "broker-started").write_text(str(broker.pid()))
         created = ensure_topic(settings.kafka, settings.source.topic, embedded.topic_partitions)
@@ -115,18 +126,36 @@ def cmd_stack(args: argparse.Namespace) -> int:
             # A new topic gets the past few minutes at once, so the first windows close right
             # away; a topic that already has rides keeps them (no second copy of the past).
             if created:
-                run_datagen(settings.kafka, settings.source.topic, rate=embedded.datagen_rate,
-                            backfill=parse_duration(embedded.datagen_backfill),
-                            duration=parse_duration("0"))
+                run_datagen(
+                    settings.kafka,
+                    settings.source.topic,
+                    rate=embedded.datagen_rate,
+                    backfill=parse_duration(embedded.datagen_backfill),
+                    duration=parse_duration("0"),
+                )
             log = (ridestream_home() / "logs" / "datagen.log").open("ab")
             live = subprocess.Popen(
-                [sys.executable, "-m", "ridestream.cli", "datagen", "--profile", args.profile,
-                 "--backfill", "0"],
-                stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True,
+                [
+                    sys.executable,
+                    "-m",
+                    "ridestream.cli",
+                    "datagen",
+                    "--profile",
+                    args.profile,
+                    "--backfill",
+                    "0",
+                ],
+                stdout=log,
+                stderr=log,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
             )
             (state / "datagen.pid").write_text(str(live.pid))
-            print(f"ridestream: generating {embedded.datagen_rate:g} rides/s into "
-                  f"{settings.source.topic!r} (log: {log.name})", file=sys.stderr)
+            print(
+                f"ridestream: generating {embedded.datagen_rate:g} rides/s into "
+                f"{settings.source.topic!r} (log: {log.name})",
+                file=sys.stderr,
+            )
         return 0
 
     datagen_pid = state / "datagen.pid"
@@ -155,8 +184,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     def add(name: str, help_text: str, handler) -> argparse.ArgumentParser:  # noqa: ANN001
         sub = commands.add_parser(name, help=help_text, description=help_text)
-        sub.add_argument("--profile", default=os.environ.get("RIDESTREAM_PROFILE", DEFAULT_PROFILE),
-                         help="conf/<NAME>.toml or a .toml path (default: %(default)s)")
+        sub.add_argument(
+            "--profile",
+            default=os.environ.get("RIDESTREAM_PROFILE", DEFAULT_PROFILE),
+            help="conf/<NAME>.toml or a .toml path (default: %(default)s)",
+        )
         sub.add_argument("--bootstrap-servers", help="override kafka.bootstrap_servers")
         sub.set_defaults(handler=handler)
         return sub
@@ -167,14 +199,22 @@ def build_parser() -> argparse.ArgumentParser:
     datagen = add("datagen", "produce synthetic rides (JSON) into a topic", cmd_datagen)
     datagen.add_argument("--topic", help="target topic (default: the profile's source.topic)")
     datagen.add_argument("--rate", type=float, help="live rides per second (default: profile)")
-    datagen.add_argument("--backfill", help="first produce this much past time at --rate, "
-                         "e.g. '3 minutes'; '0' for none (default: profile)")
-    datagen.add_argument("--duration", help="stop after this long, e.g. '1 minute' "
-                         "(default: run until Ctrl-C)")
+    datagen.add_argument(
+        "--backfill",
+        help="first produce this much past time at --rate, "
+        "e.g. '3 minutes'; '0' for none (default: profile)",
+    )
+    datagen.add_argument(
+        "--duration", help="stop after this long, e.g. '1 minute' (default: run until Ctrl-C)"
+    )
     datagen.add_argument("--seed", type=int, default=42, help="random seed (default: %(default)s)")
 
-    stack = add("stack", "bring a profile's embedded broker and datagen up or down "
-                "(spark-submit.sh does this around every job)", cmd_stack)
+    stack = add(
+        "stack",
+        "bring a profile's embedded broker and datagen up or down "
+        "(spark-submit.sh does this around every job)",
+        cmd_stack,
+    )
     stack.add_argument("action", choices=("up", "down"))
     return parser
 

@@ -35,11 +35,23 @@ class ConfigError(ValueError):
 
 
 _DURATION_UNITS = {
-    "ms": 0.001, "millisecond": 0.001, "milliseconds": 0.001,
-    "s": 1, "sec": 1, "second": 1, "seconds": 1,
-    "m": 60, "min": 60, "minute": 60, "minutes": 60,
-    "h": 3600, "hour": 3600, "hours": 3600,
-    "d": 86400, "day": 86400, "days": 86400,
+    "ms": 0.001,
+    "millisecond": 0.001,
+    "milliseconds": 0.001,
+    "s": 1,
+    "sec": 1,
+    "second": 1,
+    "seconds": 1,
+    "m": 60,
+    "min": 60,
+    "minute": 60,
+    "minutes": 60,
+    "h": 3600,
+    "hour": 3600,
+    "hours": 3600,
+    "d": 86400,
+    "day": 86400,
+    "days": 86400,
 }
 
 
@@ -115,13 +127,17 @@ class WindowSettings:
         parse_duration(self.watermark)
         if self.kind == "session":
             if not self.gap:
-                raise ConfigError("window.kind 'session' needs window.gap (for example '5 minutes')")
+                raise ConfigError(
+                    "window.kind 'session' needs window.gap (for example '5 minutes')"
+                )
             parse_duration(self.gap)
         else:
             parse_duration(self.size)
         if self.kind == "hopping":
             if not self.slide:
-                raise ConfigError("window.kind 'hopping' needs window.slide (for example '1 minute')")
+                raise ConfigError(
+                    "window.kind 'hopping' needs window.slide (for example '1 minute')"
+                )
             if parse_duration(self.slide) > parse_duration(self.size):
                 raise ConfigError("window.slide must not be longer than window.size")
 
@@ -225,43 +241,88 @@ class Override:
     help: str
     type: Any = str
     metavar: str | None = None
+    choices: tuple[str, ...] | None = None
 
 
 OVERRIDES: tuple[Override, ...] = (
     Override("--bootstrap-servers", "kafka.bootstrap_servers", "Kafka brokers, host:port[,...]"),
     Override("--topic", "source.topic", "topic the rides are read from"),
-    Override("--starting-offsets", "source.starting_offsets",
-             "earliest|latest; only for a new query (afterwards the checkpoint decides)"),
-    Override("--max-offsets-per-trigger", "source.max_offsets_per_trigger",
-             "cap on records per micro-batch", int, "N"),
-    Override("--window-kind", "window.kind", "tumbling|hopping|session"),
+    Override(
+        "--starting-offsets",
+        "source.starting_offsets",
+        "earliest|latest; only for a new query (afterwards the checkpoint decides)",
+        choices=STARTING_OFFSETS,
+    ),
+    Override(
+        "--max-offsets-per-trigger",
+        "source.max_offsets_per_trigger",
+        "cap on records per micro-batch",
+        int,
+        "N",
+    ),
+    Override("--window-kind", "window.kind", "tumbling|hopping|session", choices=WINDOW_KINDS),
     Override("--window", "window.size", "window length, e.g. '5 minutes'", metavar="DURATION"),
-    Override("--slide", "window.slide", "hopping windows: how far each window moves",
-             metavar="DURATION"),
-    Override("--gap", "window.gap", "session windows: inactivity that closes a session",
-             metavar="DURATION"),
-    Override("--watermark", "window.watermark",
-             "how late a ride may arrive and still be counted", metavar="DURATION"),
-    Override("--group-by", "window.group_by", "comma-separated ride fields to group by",
-             lambda text: tuple(part.strip() for part in text.split(",") if part.strip()),
-             "FIELDS"),
-    Override("--sink", "sink.kind", "console|kafka|delta"),
-    Override("--output-mode", "sink.output_mode",
-             "append (each window once, when final) | update (changed windows every batch)"),
+    Override(
+        "--slide", "window.slide", "hopping windows: how far each window moves", metavar="DURATION"
+    ),
+    Override(
+        "--gap",
+        "window.gap",
+        "session windows: inactivity that closes a session",
+        metavar="DURATION",
+    ),
+    Override(
+        "--watermark",
+        "window.watermark",
+        "how late a ride may arrive and still be counted",
+        metavar="DURATION",
+    ),
+    Override(
+        "--group-by",
+        "window.group_by",
+        "comma-separated ride fields to group by",
+        lambda text: tuple(part.strip() for part in text.split(",") if part.strip()),
+        "FIELDS",
+    ),
+    Override("--sink", "sink.kind", "console|kafka|delta", choices=SINK_KINDS),
+    Override(
+        "--output-mode",
+        "sink.output_mode",
+        "append (each window once, when final) | update (changed windows every batch)",
+        choices=OUTPUT_MODES,
+    ),
     Override("--output-topic", "sink.topic", "Kafka sink: topic for the windows"),
     Override("--delta-path", "sink.path", "Delta sink: table directory", Path, "PATH"),
-    Override("--dead-letter", "dead_letter.kind", "kafka|delta|console|none"),
+    Override(
+        "--dead-letter", "dead_letter.kind", "kafka|delta|console|none", choices=DEAD_LETTER_KINDS
+    ),
     Override("--dead-letter-topic", "dead_letter.topic", "topic for rejected records"),
-    Override("--dead-letter-path", "dead_letter.path", "Delta table for rejected records",
-             Path, "PATH"),
-    Override("--trigger", "query.trigger",
-             "'available-now' (process what is there, then stop), 'once', or an interval"),
-    Override("--checkpoint-dir", "query.checkpoint_dir",
-             "directory of the queries' checkpoints", Path, "PATH"),
+    Override(
+        "--dead-letter-path", "dead_letter.path", "Delta table for rejected records", Path, "PATH"
+    ),
+    Override(
+        "--trigger",
+        "query.trigger",
+        "'available-now' (process what is there, then stop), 'once', or an interval",
+    ),
+    Override(
+        "--checkpoint-dir",
+        "query.checkpoint_dir",
+        "directory of the queries' checkpoints",
+        Path,
+        "PATH",
+    ),
     Override("--master", "spark.master", "Spark master (default: spark-submit's, or local[*])"),
-    Override("--shuffle-partitions", "spark.shuffle_partitions",
-             "state partitions; frozen into the checkpoint", int, "N"),
-    Override("--log-level", "spark.log_level", "Spark's log level (WARN keeps the console readable)"),
+    Override(
+        "--shuffle-partitions",
+        "spark.shuffle_partitions",
+        "state partitions; frozen into the checkpoint",
+        int,
+        "N",
+    ),
+    Override(
+        "--log-level", "spark.log_level", "Spark's log level (WARN keeps the console readable)"
+    ),
 )
 
 _SECTIONS = {
@@ -289,7 +350,9 @@ def load_profile(profile: str) -> dict[str, Any]:
     path = profile_path(profile)
     if not path.exists():
         known = ", ".join(sorted(p.stem for p in CONF_DIR.glob("*.toml")))
-        raise ConfigError(f"no profile {profile!r} ({path} does not exist); known profiles: {known}")
+        raise ConfigError(
+            f"no profile {profile!r} ({path} does not exist); known profiles: {known}"
+        )
     with path.open("rb") as handle:
         try:
             return tomllib.load(handle)
@@ -337,7 +400,9 @@ def build_settings(
             built[name] = cls(**sections[name])
         except TypeError as error:
             unknown = str(error).split("argument")[-1].strip()
-            raise ConfigError(f"profile {profile!r}, section [{name}]: unknown setting {unknown}") from None
+            raise ConfigError(
+                f"profile {profile!r}, section [{name}]: unknown setting {unknown}"
+            ) from None
     return Settings(profile=profile, **built)
 
 
@@ -354,7 +419,8 @@ def add_settings_arguments(parser: argparse.ArgumentParser) -> None:
             override.flag,
             dest=override.key,
             type=override.type,
-            metavar=override.metavar,
+            metavar=override.metavar or override.flag.lstrip("-").upper().replace("-", "_"),
+            choices=override.choices,
             default=None,
             help=f"{override.help} [{override.key}]",
         )

@@ -24,15 +24,25 @@ EXIT_FAILURE = 1
 
 # (text found in a Spark error, what to tell the user)
 _KNOWN_SPARK_FAILURES = (
-    ("STATE_STORE_", "the checkpoint was written by a query of another shape (window, grouping, "
-     "shuffle partitions or state store): use a new --checkpoint-dir, or delete the old one to "
-     "start over"),
-    ("INCOMPATIBLE_DATA_FOR_TABLE", "the Delta table holds another schema: write to a new "
-     "--delta-path"),
-    ("DELTA_FAILED_TO_MERGE_FIELDS", "the Delta table holds another schema: write to a new "
-     "--delta-path"),
-    ("TimeoutException", "Kafka stopped answering: check that the broker is up "
-     "(`./rides kafka status`) and kafka.bootstrap_servers"),
+    (
+        "STATE_STORE_",
+        "the checkpoint was written by a query of another shape (window, grouping, "
+        "shuffle partitions or state store): use a new --checkpoint-dir, or delete the old one to "
+        "start over",
+    ),
+    (
+        "INCOMPATIBLE_DATA_FOR_TABLE",
+        "the Delta table holds another schema: write to a new --delta-path",
+    ),
+    (
+        "DELTA_FAILED_TO_MERGE_FIELDS",
+        "the Delta table holds another schema: write to a new --delta-path",
+    ),
+    (
+        "TimeoutException",
+        "Kafka stopped answering: check that the broker is up "
+        "(`./rides kafka status`) and kafka.bootstrap_servers",
+    ),
 )
 
 

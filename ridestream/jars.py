@@ -98,13 +98,18 @@ def _artifact_name(jar: Path) -> str:
 
 
 def _fingerprint(bundle: Bundle) -> str:
-    text = "\n".join((*bundle.coordinates, *bundle.excluded_orgs, str(bundle.drop_jars_shipped_by_pyspark)))
+    text = "\n".join(
+        (*bundle.coordinates, *bundle.excluded_orgs, str(bundle.drop_jars_shipped_by_pyspark))
+    )
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def _ivy_module(bundle: Bundle) -> str:
-    lines = ['<ivy-module version="2.0">', f'  <info organisation="ridestream" module="{bundle.name}"/>',
-             "  <dependencies>"]
+    lines = [
+        '<ivy-module version="2.0">',
+        f'  <info organisation="ridestream" module="{bundle.name}"/>',
+        "  <dependencies>",
+    ]
     for coordinate in bundle.coordinates:
         org, name, rev = coordinate.split(":")
         lines.append(
@@ -139,7 +144,9 @@ def resolve(name: str, *, quiet: bool = False) -> list[Path]:
 
     java = shutil.which("java")
     if java is None:
-        raise JarResolutionError("java not found on PATH: install a Java 17 runtime (Spark 4 needs it)")
+        raise JarResolutionError(
+            "java not found on PATH: install a Java 17 runtime (Spark 4 needs it)"
+        )
     if not quiet:
         print(
             f"ridestream: resolving {name} jars from Maven Central into {target} (first run only)...",
@@ -151,11 +158,17 @@ def resolve(name: str, *, quiet: bool = False) -> list[Path]:
         ivy_file = staging / "ivy.xml"
         ivy_file.write_text(_ivy_module(bundle))
         command = [
-            java, "-jar", str(_ivy_jar()),
-            "-ivy", str(ivy_file),
-            "-cache", str(ridestream_home() / "ivy"),
-            "-confs", "default",
-            "-retrieve", str(staging / "[artifact]-[revision](-[classifier]).[ext]"),
+            java,
+            "-jar",
+            str(_ivy_jar()),
+            "-ivy",
+            str(ivy_file),
+            "-cache",
+            str(ridestream_home() / "ivy"),
+            "-confs",
+            "default",
+            "-retrieve",
+            str(staging / "[artifact]-[revision](-[classifier]).[ext]"),
         ]
         result = subprocess.run(command, capture_output=True, text=True)
         if result.returncode != 0:

@@ -155,20 +155,30 @@ class EmbeddedKafka:
         if java is None:
             raise BrokerError("java not found on PATH: install a Java 17 runtime")
         return [
-            java, f"-Xms{self.heap}", f"-Xmx{self.heap}",
+            java,
+            f"-Xms{self.heap}",
+            f"-Xmx{self.heap}",
             f"-Dlog4j2.configurationFile={self.data_dir / 'log4j2.properties'}",
-            "-cp", classpath, main_class, *args,
+            "-cp",
+            classpath,
+            main_class,
+            *args,
         ]
 
     def _format_storage(self, properties: Path) -> None:
         if (self.data_dir / "logs" / "meta.properties").exists():
             return
-        cluster_id = subprocess.run(
-            self._java(_STORAGE_TOOL, "random-uuid"), capture_output=True, text=True, check=True
-        ).stdout.strip().splitlines()[-1]
+        cluster_id = (
+            subprocess.run(
+                self._java(_STORAGE_TOOL, "random-uuid"), capture_output=True, text=True, check=True
+            )
+            .stdout.strip()
+            .splitlines()[-1]
+        )
         result = subprocess.run(
             self._java(_STORAGE_TOOL, "format", "-t", cluster_id, "-c", str(properties)),
-            capture_output=True, text=True,
+            capture_output=True,
+            text=True,
         )
         if result.returncode != 0:
             raise BrokerError(
@@ -197,7 +207,9 @@ class EmbeddedKafka:
             # it is stopped by SIGTERM (a controlled shutdown) from stop().
             process = subprocess.Popen(
                 self._java(_BROKER_MAIN, str(properties)),
-                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
                 start_new_session=True,
             )
         self.pid_file.write_text(f"{process.pid}\n")
@@ -225,7 +237,9 @@ class EmbeddedKafka:
             except Exception:  # noqa: BLE001 - not ready yet: any client error means "try again"
                 pass
             time.sleep(0.3)
-        raise BrokerError(f"the broker did not become ready in {timeout:.0f} s (see {self.log_file})")
+        raise BrokerError(
+            f"the broker did not become ready in {timeout:.0f} s (see {self.log_file})"
+        )
 
     def tail_log(self, lines: int = 5) -> str:
         """Return the last lines of the broker's log."""

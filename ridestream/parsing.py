@@ -44,19 +44,15 @@ def parse_rides(records: DataFrame, schema: T.StructType) -> DataFrame:
         parse_schema,
         {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": CORRUPT_RECORD},
     )
-    return (
-        records
-        .withColumn("ride", ride)
-        .withColumn("reject_reason", _reject_reason(F.col("value"), F.col("ride"), schema))
+    return records.withColumn("ride", ride).withColumn(
+        "reject_reason", _reject_reason(F.col("value"), F.col("ride"), schema)
     )
 
 
 def valid_rides(parsed: DataFrame, schema: T.StructType) -> DataFrame:
     """Return the rides that parsed, as the declared schema's columns."""
-    return (
-        parsed
-        .where(F.col("reject_reason").isNull())
-        .select(*(F.col("ride")[name].alias(name) for name in schema.fieldNames()))
+    return parsed.where(F.col("reject_reason").isNull()).select(
+        *(F.col("ride")[name].alias(name) for name in schema.fieldNames())
     )
 
 
@@ -64,8 +60,7 @@ def rejected_records(parsed: DataFrame) -> DataFrame:
     """Return the records that did not parse, in the dead-letter contract (``rejected_record.avsc``)."""
     contract = struct_type("rejected_record")
     return (
-        parsed
-        .where(F.col("reject_reason").isNotNull())
+        parsed.where(F.col("reject_reason").isNotNull())
         .withColumnRenamed("reject_reason", "reason")
         .select(*(F.col(field.name).cast(field.dataType) for field in contract.fields))
     )

@@ -36,8 +36,11 @@ def stop_on_signals(job_name: str) -> threading.Event:
             print(f"\n{job_name}: stopping now", file=sys.stderr, flush=True)
             os._exit(130)
         requested.set()
-        print(f"\n{job_name}: stopping after the current batch (Ctrl-C again to stop now)...",
-              file=sys.stderr, flush=True)
+        print(
+            f"\n{job_name}: stopping after the current batch (Ctrl-C again to stop now)...",
+            file=sys.stderr,
+            flush=True,
+        )
 
     signal.signal(signal.SIGINT, handle)
     signal.signal(signal.SIGTERM, handle)

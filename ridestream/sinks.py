@@ -1,5 +1,7 @@
-"""Writers: each returns an *unstarted* DataStreamWriter. Only ``main`` sets the trigger and the
-checkpoint, starts, and awaits; a test can attach ``foreachBatch`` to the very same writer.
+"""Writers for windows and rejects: console, Kafka and Delta.
+
+Each returns an *unstarted* DataStreamWriter. Only ``main`` sets the trigger and the checkpoint,
+starts, and awaits; a test can attach ``foreachBatch`` to the very same writer.
 """
 
 from __future__ import annotations
@@ -27,22 +29,30 @@ def to_dead_letter_records(rejects: DataFrame) -> DataFrame:
 
     This follows Kafka Connect's dead-letter convention, so the raw record can be replayed as-is.
     """
+
     def header(name: str, value: F.Column) -> F.Column:
-        return F.struct(F.lit(name).alias("key"), value.cast("string").cast("binary").alias("value"))
+        return F.struct(
+            F.lit(name).alias("key"), value.cast("string").cast("binary").alias("value")
+        )
 
     headers = F.array(
         header("ridestream.reason", F.col("reason")),
         header("ridestream.source.topic", F.col("topic")),
         header("ridestream.source.partition", F.col("partition")),
         header("ridestream.source.offset", F.col("offset")),
-        header("ridestream.source.timestamp", F.date_format("timestamp", "yyyy-MM-dd'T'HH:mm:ss.SSSXXX")),
+        header(
+            "ridestream.source.timestamp",
+            F.date_format("timestamp", "yyyy-MM-dd'T'HH:mm:ss.SSSXXX"),
+        ),
     )
     return rejects.select("key", "value", headers.alias("headers"))
 
 
 def kafka_writer(records: DataFrame, kafka: KafkaSettings, topic: str) -> DataStreamWriter:
     """Return a writer of ``key``/``value`` records to a Kafka topic."""
-    return records.writeStream.format("kafka").options(**kafka.spark_options()).option("topic", topic)
+    return (
+        records.writeStream.format("kafka").options(**kafka.spark_options()).option("topic", topic)
+    )
 
 
 def window_writer(
@@ -72,16 +82,20 @@ def show_windows(rows: int):  # noqa: ANN201 - returns a foreachBatch function
         try:
             count = batch.count()
             if count:
-                print(f"--- batch {batch_id}: {count} window row{'s' if count != 1 else ''}",
-                      flush=True)
+                print(
+                    f"--- batch {batch_id}: {count} window row{'s' if count != 1 else ''}",
+                    flush=True,
+                )
             elif not hinted:
                 hinted.append(batch_id)
-                print(f"--- batch {batch_id}: no window to show yet (in append mode a window is "
-                      "shown once, when the watermark passes its end)", flush=True)
+                print(
+                    f"--- batch {batch_id}: no window to show yet (in append mode a window is "
+                    "shown once, when the watermark passes its end)",
+                    flush=True,
+                )
             if count:
                 (
-                    batch
-                    .orderBy(F.desc("window_start"), F.desc("ride_count"))
+                    batch.orderBy(F.desc("window_start"), F.desc("ride_count"))
                     .withColumn("total_amount", F.round("total_amount", 2))
                     .withColumn("tip_amount", F.round("tip_amount", 2))
                     .withColumn("avg_trip_distance", F.round("avg_trip_distance", 2))

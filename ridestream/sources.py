@@ -7,7 +7,9 @@ from pyspark.sql import DataFrame, SparkSession
 from ridestream.config import KafkaSettings, SourceSettings
 
 
-def read_kafka_stream(spark: SparkSession, kafka: KafkaSettings, source: SourceSettings) -> DataFrame:
+def read_kafka_stream(
+    spark: SparkSession, kafka: KafkaSettings, source: SourceSettings
+) -> DataFrame:
     """Return the raw Kafka records of ``source.topic`` as a streaming DataFrame."""
     reader = (
         spark.readStream.format("kafka")

@@ -49,8 +49,10 @@ def ride(pickup: datetime | str | None = None, **fields: object) -> dict:
 def ride_json(ride_fields: dict) -> bytes:
     """Encode a ride dict as the producers do (timestamps as 'YYYY-MM-DD HH:MM:SS')."""
     return json.dumps(
-        {key: value.strftime(TIMESTAMP_FORMAT) if isinstance(value, datetime) else value
-         for key, value in ride_fields.items()}
+        {
+            key: value.strftime(TIMESTAMP_FORMAT) if isinstance(value, datetime) else value
+            for key, value in ride_fields.items()
+        }
     ).encode()
 
 
@@ -59,4 +61,6 @@ def kafka_rows(values: list[bytes | None], topic: str = "rides") -> list[tuple]:
     return [(b"k", value, topic, 0, offset, DEFAULT_PICKUP) for offset, value in enumerate(values)]
 
 
-KAFKA_SCHEMA = "key binary, value binary, topic string, partition int, offset long, timestamp timestamp"
+KAFKA_SCHEMA = (
+    "key binary, value binary, topic string, partition int, offset long, timestamp timestamp"
+)

@@ -13,8 +13,28 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 
 # The busiest pickup zones of 2023's yellow-taxi trips, with rough relative weights.
-BUSY_ZONES = {237: 9, 161: 9, 236: 8, 132: 7, 162: 7, 230: 6, 186: 6, 142: 5, 170: 5, 163: 5,
-              239: 4, 48: 4, 138: 4, 234: 4, 68: 3, 79: 3, 141: 3, 107: 3, 140: 3, 249: 3}
+BUSY_ZONES = {
+    237: 9,
+    161: 9,
+    236: 8,
+    132: 7,
+    162: 7,
+    230: 6,
+    186: 6,
+    142: 5,
+    170: 5,
+    163: 5,
+    239: 4,
+    48: 4,
+    138: 4,
+    234: 4,
+    68: 3,
+    79: 3,
+    141: 3,
+    107: 3,
+    140: 3,
+    249: 3,
+}
 ZONE_COUNT = 265
 TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S"
 
@@ -73,7 +93,9 @@ def rides_between(
 def encode_json(ride: dict) -> bytes:
     """Encode a ride as the JSON value the jobs parse (timestamps as 'YYYY-MM-DD HH:MM:SS')."""
     return json.dumps(
-        {key: value.strftime(TIMESTAMP_FORMAT) if isinstance(value, datetime) else value
-         for key, value in ride.items()},
+        {
+            key: value.strftime(TIMESTAMP_FORMAT) if isinstance(value, datetime) else value
+            for key, value in ride.items()
+        },
         separators=(",", ":"),
     ).encode()

@@ -50,7 +50,10 @@ def make_producer(kafka: KafkaSettings) -> Producer:
 
 
 def produce(
-    producer: Producer, topic: str, records: Iterable[tuple[bytes | None, bytes]], report: DeliveryReport
+    producer: Producer,
+    topic: str,
+    records: Iterable[tuple[bytes | None, bytes]],
+    report: DeliveryReport,
 ) -> None:
     """Produce ``(key, value)`` records, serving delivery callbacks as the queue fills."""
     for key, value in records:
@@ -89,11 +92,18 @@ def run_datagen(
     report = DeliveryReport()
     now = datetime.now(UTC).replace(tzinfo=None)
     backlog = int(backfill.total_seconds() * rate)
-    produce(producer, topic, ride_records(rides_between(now - backfill, now, backlog, seed, disorder_s)),
-            report)
+    produce(
+        producer,
+        topic,
+        ride_records(rides_between(now - backfill, now, backlog, seed, disorder_s)),
+        report,
+    )
     producer.flush(30)
-    print(f"datagen: backfilled {report.sent} rides covering the last {backfill} into {topic!r}",
-          file=sys.stderr, flush=True)
+    print(
+        f"datagen: backfilled {report.sent} rides covering the last {backfill} into {topic!r}",
+        file=sys.stderr,
+        flush=True,
+    )
 
     rng = random.Random(seed + 1)
     started = time.monotonic()

@@ -36,8 +36,13 @@ def test_relative_paths_live_under_ridestream_home(monkeypatch, tmp_path):
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("10 minutes", timedelta(minutes=10)), ("30 seconds", timedelta(seconds=30)),
-     ("1 hour", timedelta(hours=1)), ("500 ms", timedelta(milliseconds=500)), ("0", timedelta(0))],
+    [
+        ("10 minutes", timedelta(minutes=10)),
+        ("30 seconds", timedelta(seconds=30)),
+        ("1 hour", timedelta(hours=1)),
+        ("500 ms", timedelta(milliseconds=500)),
+        ("0", timedelta(0)),
+    ],
 )
 def test_durations_are_read_in_spark_interval_style(text, expected):
     assert parse_duration(text) == expected
@@ -60,8 +65,9 @@ def test_session_windows_need_a_gap():
 
 def test_delta_sink_refuses_update_mode():
     with pytest.raises(ConfigError, match="Delta sink takes output_mode 'append'"):
-        build_settings("local", load_profile("local"),
-                       {"sink.kind": "delta", "sink.output_mode": "update"})
+        build_settings(
+            "local", load_profile("local"), {"sink.kind": "delta", "sink.output_mode": "update"}
+        )
 
 
 def test_unknown_setting_is_named():
@@ -75,8 +81,10 @@ def test_unknown_profile_lists_known_ones():
 
 
 def test_secrets_come_from_named_environment_variables(monkeypatch):
-    settings = build_settings("x", {"kafka": {
-        "bootstrap_servers": "h:1", "secrets": {"sasl.password": "RIDES_TEST_SECRET"}}})
+    settings = build_settings(
+        "x",
+        {"kafka": {"bootstrap_servers": "h:1", "secrets": {"sasl.password": "RIDES_TEST_SECRET"}}},
+    )
     with pytest.raises(ConfigError, match="RIDES_TEST_SECRET, which is not set"):
         settings.kafka.client_config()
     monkeypatch.setenv("RIDES_TEST_SECRET", "s3cret")

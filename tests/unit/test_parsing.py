@@ -21,14 +21,16 @@ def reasons(spark, values):
 def test_a_valid_ride_becomes_typed_columns_of_the_declared_schema(spark):
     good = ride("2024-03-01 08:15:00", PULocationID=161, total_amount=31.25, tip_amount=None)
     rides = valid_rides(parse(spark, [ride_json(good)]), ride_schema())
-    expected = spark.createDataFrame([tuple(good[name] for name in ride_schema().fieldNames())],
-                                     ride_schema())
+    expected = spark.createDataFrame(
+        [tuple(good[name] for name in ride_schema().fieldNames())], ride_schema()
+    )
     assert_df_equality(rides, expected, ignore_nullable=True)
 
 
 def test_iso_timestamps_with_a_t_and_zone_parse_too(spark):
-    value = json.dumps({**json.loads(ride_json(ride())),
-                        "tpep_pickup_datetime": "2024-03-01T08:15:00Z"}).encode()
+    value = json.dumps(
+        {**json.loads(ride_json(ride())), "tpep_pickup_datetime": "2024-03-01T08:15:00Z"}
+    ).encode()
     rides = valid_rides(parse(spark, [value]), ride_schema()).transform(with_event_time)
     assert rides.first().event_time == datetime(2024, 3, 1, 8, 15)
 
@@ -46,8 +48,14 @@ def test_each_kind_of_bad_record_is_rejected_with_its_reason(spark):
         ride_json(ride(PULocationID=None)),
     ]
     assert reasons(spark, values) == [
-        "null_value", "not_utf8", "malformed_json", "malformed_json", "malformed_json",
-        "malformed_json", "missing_field:total_amount", "missing_field:PULocationID",
+        "null_value",
+        "not_utf8",
+        "malformed_json",
+        "malformed_json",
+        "malformed_json",
+        "malformed_json",
+        "missing_field:total_amount",
+        "missing_field:PULocationID",
     ]
 
 
@@ -62,6 +70,11 @@ def test_a_reject_keeps_the_raw_record_and_where_it_came_from(spark):
     reject = rejected_records(parsed).collect()
     assert len(reject) == 1
     assert reject[0].asDict() == {
-        "reason": "malformed_json", "key": bytearray(b"k"), "value": bytearray(b"oops"),
-        "topic": "rides", "partition": 0, "offset": 1, "timestamp": datetime(2024, 1, 1),
+        "reason": "malformed_json",
+        "key": bytearray(b"k"),
+        "value": bytearray(b"oops"),
+        "topic": "rides",
+        "partition": 0,
+        "offset": 1,
+        "timestamp": datetime(2024, 1, 1),
     }

@@ -17,7 +17,9 @@ from ridestream.schemas import (
 def test_every_declared_schema_maps_to_a_struct_type():
     for path in SCHEMAS_DIR.glob("*.avsc"):
         declared = json.loads(path.read_text())
-        assert struct_type(path.stem).fieldNames() == [field["name"] for field in declared["fields"]]
+        assert struct_type(path.stem).fieldNames() == [
+            field["name"] for field in declared["fields"]
+        ]
 
 
 def test_ride_schema_types_follow_the_avro_declaration():
@@ -32,7 +34,10 @@ def test_ride_schema_types_follow_the_avro_declaration():
 
 def test_required_fields_are_the_ones_without_null_in_their_union():
     assert required_fields(ride_schema()) == [
-        "tpep_pickup_datetime", "tpep_dropoff_datetime", "PULocationID", "DOLocationID",
+        "tpep_pickup_datetime",
+        "tpep_dropoff_datetime",
+        "PULocationID",
+        "DOLocationID",
         "total_amount",
     ]
 
@@ -40,8 +45,14 @@ def test_required_fields_are_the_ones_without_null_in_their_union():
 def test_ride_window_schema_puts_group_keys_between_bounds_and_aggregates():
     schema = ride_window_schema(("PULocationID", "VendorID"))
     assert schema.fieldNames() == [
-        "window_start", "window_end", "PULocationID", "VendorID",
-        "ride_count", "total_amount", "tip_amount", "avg_trip_distance",
+        "window_start",
+        "window_end",
+        "PULocationID",
+        "VendorID",
+        "ride_count",
+        "total_amount",
+        "tip_amount",
+        "avg_trip_distance",
     ]
     assert schema["VendorID"].dataType == T.IntegerType()
 

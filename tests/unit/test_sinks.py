@@ -1,8 +1,8 @@
 import json
 from datetime import datetime
 
-from ridestream.sinks import to_dead_letter_records, to_window_records
 from ridestream.schemas import ride_window_schema, struct_type
+from ridestream.sinks import to_dead_letter_records, to_window_records
 
 
 def test_window_records_are_keyed_by_window_start_and_group(spark):
@@ -11,10 +11,17 @@ def test_window_records_are_keyed_by_window_start_and_group(spark):
         ride_window_schema(("PULocationID",)),
     )
     record = to_window_records(windows, ("PULocationID",)).first()
-    assert json.loads(record.key) == {"window_start": "2024-01-01T00:00:00.000Z", "PULocationID": 132}
+    assert json.loads(record.key) == {
+        "window_start": "2024-01-01T00:00:00.000Z",
+        "PULocationID": 132,
+    }
     assert json.loads(record.value) == {
-        "window_start": "2024-01-01T00:00:00.000Z", "window_end": "2024-01-01T00:05:00.000Z",
-        "PULocationID": 132, "ride_count": 3, "total_amount": 60.0, "tip_amount": 6.0,
+        "window_start": "2024-01-01T00:00:00.000Z",
+        "window_end": "2024-01-01T00:05:00.000Z",
+        "PULocationID": 132,
+        "ride_count": 3,
+        "total_amount": 60.0,
+        "tip_amount": 6.0,
         "avg_trip_distance": 2.5,
     }
 
