@@ -47,9 +47,10 @@ done
 jars="$(python -m ridestream.jars spark)" || exit 1
 
 if ! $wants_help; then
-  trap 'rides stack down "${stack_args[@]}" 2>/dev/null || true' EXIT
   trap 'exit 130' INT TERM
   rides stack up "${stack_args[@]}"
+  # Stop what `stack up` started (and only that) however the job ends.
+  trap 'rides stack down "${stack_args[@]}" || true' EXIT
 fi
 
 # The JVM starts with SIGINT ignored: Ctrl-C then reaches only the Python driver, which stops

@@ -101,6 +101,54 @@ def _stack_dir(settings: Settings) -> Path:
     return ridestream_home() / "stack" / Path(settings.profile).stem
 
 
+def _feed_topic(args: argparse.Namespace, settings: Settings, state: Path) -> int:
+    """Create the source topic if needed, backfill a new one, and start the live generator."""
+    embedded = settings.embedded
+    created = ensure_topic(settings.kafka, settings.source.topic, embedded.topic_partitions)
+    if embedded.datagen:
+        from ridestream.kafka.producer import run_datagen
+
+        # A new topic gets the past few minutes at once, so the first windows close right
+        # away; a topic that already has rides keeps them (no second copy of the past).
+        if created:
+            run_datagen(
+                settings.kafka,
+                settings.source.topic,
+                rate=embedded.datagen_rate,
+                backfill=parse_duration(embedded.datagen_backfill),
+                duration=parse_duration("0"),
+            )
+        log = (ridestream_home() / "logs" / "datagen.log").open("ab")
+        live = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "ridestream.cli",
+                "datagen",
+                "--profile",
+                args.profile,
+                "--backfill",
+                "0",
+                *(
+                    ["--bootstrap-servers", args.bootstrap_servers]
+                    if args.bootstrap_servers
+                    else []
+                ),
+            ],
+            stdout=log,
+            stderr=log,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        (state / "datagen.pid").write_text(str(live.pid))
+        print(
+            f"ridestream: generating {embedded.datagen_rate:g} rides/s into "
+            f"{settings.source.topic!r} (log: {log.name})",
+            file=sys.stderr,
+        )
+    return 0
+
+
 def cmd_stack(args: argparse.Namespace) -> int:
     """Bring the profile's embedded parts up before a job, and down after it (spark-submit.sh)."""
     settings = _settings(args)
@@ -119,44 +167,11 @@ def cmd_stack(args: argparse.Namespace) -> int:
             )
             broker.start()
             (state / "broker-started").write_text(str(broker.pid()))
-        created = ensure_topic(settings.kafka, settings.source.topic, embedded.topic_partitions)
-        if embedded.datagen:
-            from ridestream.kafka.producer import run_datagen
-
-            # A new topic gets the past few minutes at once, so the first windows close right
-            # away; a topic that already has rides keeps them (no second copy of the past).
-            if created:
-                run_datagen(
-                    settings.kafka,
-                    settings.source.topic,
-                    rate=embedded.datagen_rate,
-                    backfill=parse_duration(embedded.datagen_backfill),
-                    duration=parse_duration("0"),
-                )
-            log = (ridestream_home() / "logs" / "datagen.log").open("ab")
-            live = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "ridestream.cli",
-                    "datagen",
-                    "--profile",
-                    args.profile,
-                    "--backfill",
-                    "0",
-                ],
-                stdout=log,
-                stderr=log,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-            )
-            (state / "datagen.pid").write_text(str(live.pid))
-            print(
-                f"ridestream: generating {embedded.datagen_rate:g} rides/s into "
-                f"{settings.source.topic!r} (log: {log.name})",
-                file=sys.stderr,
-            )
-        return 0
+        try:
+            return _feed_topic(args, settings, state)
+        except BaseException:
+            cmd_stack(argparse.Namespace(**{**vars(args), "action": "down"}))
+            raise
 
     datagen_pid = state / "datagen.pid"
     if datagen_pid.exists():

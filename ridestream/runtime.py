@@ -6,6 +6,7 @@ import os
 import signal
 import sys
 import threading
+import time
 
 from pyspark.sql.streaming import DataStreamWriter, StreamingQuery
 
@@ -65,5 +66,17 @@ def await_queries(queries: list[StreamingQuery], stop: threading.Event | None = 
     finally:
         for query in queries:
             if query.isActive:
-                query.stop()
+                stop_between_batches(query)
     return stop.is_set()
+
+
+def stop_between_batches(query: StreamingQuery, timeout_s: float = 60.0) -> None:
+    """Stop a query once its current batch has finished (or after ``timeout_s``).
+
+    Interrupting a batch mid-write is safe for the sinks (the batch is redone on restart) but
+    makes Spark print a long internal stack trace; waiting for the trigger to go idle avoids both.
+    """
+    deadline = time.monotonic() + timeout_s
+    while query.isActive and query.status.get("isTriggerActive") and time.monotonic() < deadline:
+        time.sleep(0.1)
+    query.stop()
