@@ -22,7 +22,7 @@ from ridestream.config import (
 )
 from ridestream.errors import run_main
 from ridestream.kafka.admin import ensure_topic
-from ridestream.local import EmbeddedKafka, _pid_alive
+from ridestream.local import EmbeddedKafka, pid_alive
 from ridestream.paths import ridestream_home
 
 
@@ -176,7 +176,7 @@ def cmd_stack(args: argparse.Namespace) -> int:
     datagen_pid = state / "datagen.pid"
     if datagen_pid.exists():
         pid = int(datagen_pid.read_text())
-        if _pid_alive(pid):
+        if pid_alive(pid):
             os.kill(pid, signal.SIGTERM)
         datagen_pid.unlink()
     started = state / "broker-started"
