@@ -152,27 +152,31 @@ def _feed_topic(args: argparse.Namespace, settings: Settings, state: Path) -> in
 def cmd_stack(args: argparse.Namespace) -> int:
     """Bring the profile's embedded parts up before a job, and down after it (spark-submit.sh)."""
     settings = _settings(args)
-    embedded = settings.embedded
     state = _stack_dir(settings)
     state.mkdir(parents=True, exist_ok=True)
-    if args.action == "up":
-        if not embedded.kafka:
-            return 0
-        broker = embedded_broker(settings)
-        if not broker.is_running():
-            print(
-                f"ridestream: starting the embedded Kafka broker on {broker.bootstrap_servers}...",
-                file=sys.stderr,
-                flush=True,
-            )
-            broker.start()
-            (state / "broker-started").write_text(str(broker.pid()))
-        try:
-            return _feed_topic(args, settings, state)
-        except BaseException:
-            cmd_stack(argparse.Namespace(**{**vars(args), "action": "down"}))
-            raise
+    if args.action == "down":
+        _stack_down(settings, state)
+        return 0
+    if not settings.embedded.kafka:
+        return 0
+    broker = embedded_broker(settings)
+    if not broker.is_running():
+        print(
+            f"ridestream: starting the embedded Kafka broker on {broker.bootstrap_servers}...",
+            file=sys.stderr,
+            flush=True,
+        )
+        broker.start()
+        (state / "broker-started").write_text(str(broker.pid()))
+    try:
+        return _feed_topic(args, settings, state)
+    except BaseException:
+        _stack_down(settings, state)  # leave nothing half-started behind
+        raise
 
+
+def _stack_down(settings: Settings, state: Path) -> None:
+    """Stop the generator and the broker that `stack up` started, and nothing else."""
     datagen_pid = state / "datagen.pid"
     if datagen_pid.exists():
         pid = int(datagen_pid.read_text())
@@ -186,7 +190,6 @@ def cmd_stack(args: argparse.Namespace) -> int:
             broker.stop()
             print("ridestream: stopped the embedded Kafka broker", file=sys.stderr)
         started.unlink()
-    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
