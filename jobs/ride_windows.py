@@ -27,13 +27,13 @@ from pyspark.sql.streaming import DataStreamWriter
 from ridestream.config import Settings, add_settings_arguments, settings_from_args
 from ridestream.errors import run_main
 from ridestream.kafka.admin import check_topics
-from ridestream.parsing import parse_rides, rejected_records, valid_rides, with_event_time
+from ridestream.parsing import parse_rides, rejected_records, valid_rides
 from ridestream.runtime import await_queries, start_query, stop_on_signals
 from ridestream.schemas import ride_schema
 from ridestream.session import build_session
 from ridestream.sinks import dead_letter_writer, window_writer
 from ridestream.sources import read_kafka_stream
-from ridestream.windows import count_rides
+from ridestream.windows import ride_windows
 
 JOB_NAME = "ride_windows"
 
@@ -42,11 +42,7 @@ def build_writers(rides_raw: DataFrame, settings: Settings) -> dict[str, DataStr
     """Return the job's unstarted writers by query name: windows, and the dead-letter records."""
     schema = ride_schema()
     parsed = rides_raw.transform(parse_rides, schema)
-    windows = (
-        parsed.transform(valid_rides, schema)
-        .transform(with_event_time)
-        .transform(count_rides, settings.window)
-    )
+    windows = parsed.transform(valid_rides, schema).transform(ride_windows, settings.window)
     writers = {
         JOB_NAME: window_writer(windows, settings.sink, settings.kafka, settings.window.group_by)
     }

@@ -9,6 +9,7 @@ them itself (only the first session of a process can, before the JVM starts).
 from __future__ import annotations
 
 import os
+import sys
 
 from pyspark.sql import SparkSession
 
@@ -50,6 +51,9 @@ def build_session(settings: SparkSettings, app_name: str = "ridestream") -> Spar
     elif not launched_by_spark_submit():
         builder = builder.master("local[*]")
     if not launched_by_spark_submit():
+        # Python workers (UDFs, Python data sources) must run this interpreter, which has
+        # pyarrow and ridestream; pyspark would otherwise start whatever 'python3' is on PATH.
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         builder = builder.config(
             "spark.jars", ",".join(str(jar) for jar in jars.resolve("spark"))
         ).config(

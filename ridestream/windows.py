@@ -10,7 +10,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from ridestream.config import WindowSettings
-from ridestream.parsing import EVENT_TIME
+from ridestream.parsing import EVENT_TIME, with_event_time
 from ridestream.schemas import ride_window_schema
 
 
@@ -47,3 +47,12 @@ def count_rides(rides: DataFrame, spec: WindowSettings) -> DataFrame:
         .withColumn("window_end", F.col("window.end"))
     )
     return windows.select(*(F.col(field.name).cast(field.dataType) for field in contract.fields))
+
+
+def ride_windows(rides: DataFrame, spec: WindowSettings) -> DataFrame:
+    """Return the ride_windows job's transformation: typed rides -> windows per group.
+
+    This is the exact code path of ``jobs/ride_windows.py`` after parsing; test it with
+    :class:`ridestream.testing.StreamDriver`.
+    """
+    return rides.transform(with_event_time).transform(count_rides, spec)

@@ -1,0 +1,346 @@
+"""Drive a streaming transformation micro-batch by micro-batch from Python, without Kafka.
+
+Kafka Streams has ``TopologyTestDriver``; this is the same idea for Structured Streaming. A
+:class:`StreamDriver` runs a real streaming query in the given session: its source is a Python
+streaming data source that hands Spark exactly the rows of one :meth:`StreamDriver.push` per
+micro-batch, and its sink collects what each micro-batch emitted. After every push you get the
+emitted rows, the watermark, the input rows that arrived behind the watermark, Spark's count of
+rows the stateful operator dropped, and the number of rows held in state::
+
+    from ridestream.config import WindowSettings
+    from ridestream.testing import StreamDriver
+    from ridestream.windows import ride_windows
+
+    spec = WindowSettings(size="10 minutes", watermark="5 minutes")
+    with StreamDriver(spark, lambda rides: ride_windows(rides, spec)) as driver:
+        driver.push([ride("2024-01-01 10:01:00"), ride("2024-01-01 10:04:00")])
+        step = driver.push([ride("2024-01-01 10:16:00")])   # watermark -> 10:11:00
+        step.assert_emitted([{"window_start": ..., "ride_count": 2, ...}])
+
+Semantics worth knowing (they are Spark's, not the driver's):
+
+* The watermark is computed at the end of a micro-batch from the largest event time seen, and
+  applies from the next micro-batch on. When it moves and the query has state, Spark runs one
+  extra micro-batch without data straight away, so that append mode can emit the windows the new
+  watermark closed. A push therefore runs one or two micro-batches; :attr:`Step.batch_ids` says
+  which, and :attr:`Step.emitted` holds the output of both.
+* A row is *late* when its event time is earlier than the watermark in force when its
+  micro-batch ran. Spark drops a late row from a windowed aggregation only if every window it
+  falls in has already closed (window end <= watermark); :attr:`Step.dropped_by_watermark` is
+  Spark's own count of what the stateful operator dropped.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from pyspark.sql import DataFrame, Row, SparkSession
+from pyspark.sql import types as T
+from pyspark.sql.datasource import DataSource, DataSourceStreamReader, InputPartition
+
+from ridestream.schemas import ride_schema
+
+SOURCE_NAME = "ridestream_scripted"
+PICKUP_TIME = "tpep_pickup_datetime"
+
+
+class _Batch(InputPartition):
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+
+class _ScriptedStreamReader(DataSourceStreamReader):
+    """Offsets are batch numbers; batch ``n`` is the pickled file ``<dir>/<n>.pkl``."""
+
+    def __init__(self, directory: str) -> None:
+        self.directory = directory
+
+    def _available(self) -> int:
+        return sum(1 for name in os.listdir(self.directory) if name.endswith(".pkl"))
+
+    def initialOffset(self) -> dict:  # noqa: N802 - Spark's API name
+        return {"batch": 0}
+
+    def latestOffset(self, start: dict, limit: Any) -> dict:  # noqa: N802
+        # At most one pushed batch per micro-batch: batch boundaries are exactly the pushes.
+        return {"batch": min(self._available(), start["batch"] + 1)}
+
+    def partitions(self, start: dict, end: dict) -> Sequence[InputPartition]:
+        return [
+            _Batch(os.path.join(self.directory, f"{index}.pkl"))
+            for index in range(start["batch"], end["batch"])
+        ]
+
+    def read(self, partition: InputPartition) -> Iterator[tuple]:
+        with open(partition.path, "rb") as handle:  # type: ignore[attr-defined]
+            yield from pickle.load(handle)
+
+
+class ScriptedSource(DataSource):
+    """A streaming source that replays the batches a :class:`StreamDriver` pushes."""
+
+    @classmethod
+    def name(cls) -> str:
+        """Return the format name used with ``spark.readStream.format``."""
+        return SOURCE_NAME
+
+    def schema(self) -> str:
+        """Return the schema of the rows (passed as JSON in the ``schema_json`` option)."""
+        return T.StructType.fromJson(json.loads(self.options["schema_json"])).simpleString()
+
+    def streamReader(self, schema: T.StructType) -> DataSourceStreamReader:  # noqa: N802
+        """Return the reader over the driver's batch directory."""
+        return _ScriptedStreamReader(self.options["path"])
+
+
+@dataclass(frozen=True)
+class Step:
+    """What one :meth:`StreamDriver.push` did.
+
+    Attributes
+    ----------
+    batch_ids
+        The micro-batches the push ran: its data batch, and a no-data batch when the watermark
+        moved.
+    emitted
+        The rows the sink received from those micro-batches, in the order Spark produced them.
+    watermark
+        The watermark in force after the push (``None`` before any event time was seen).
+    watermark_before
+        The watermark the push's data batch ran with.
+    late_rows
+        Input rows whose event time was earlier than ``watermark_before``.
+    dropped_by_watermark
+        Spark's ``numRowsDroppedByWatermark`` summed over the push's micro-batches (rows the
+        stateful operator discarded because every window they fall in had closed).
+    state_rows
+        Rows held in the state store after the push (``numRowsTotal``).
+    """
+
+    batch_ids: tuple[int, ...]
+    emitted: list[Row]
+    watermark: datetime | None
+    watermark_before: datetime | None
+    late_rows: list[Row]
+    dropped_by_watermark: int
+    state_rows: int
+    output_schema: T.StructType
+    spark: SparkSession = field(repr=False)
+
+    def emitted_df(self) -> DataFrame:
+        """Return the emitted rows as a DataFrame with the query's output schema."""
+        return self.spark.createDataFrame(self.emitted, self.output_schema)
+
+    def assert_emitted(
+        self,
+        expected: Iterable[Mapping[str, Any] | Sequence[Any]],
+        ignore_row_order: bool = True,
+        precision: float | None = None,
+    ) -> None:
+        """Assert the push emitted exactly ``expected``; on failure chispa prints a row diff.
+
+        ``expected`` rows are dicts (missing keys are null) or tuples in the output's column
+        order. Give ``precision`` to compare floating-point columns approximately.
+        """
+        from chispa import assert_approx_df_equality, assert_df_equality
+
+        names = self.output_schema.fieldNames()
+        rows = [
+            tuple(row.get(name) for name in names) if isinstance(row, Mapping) else tuple(row)
+            for row in expected
+        ]
+        expected_df = self.spark.createDataFrame(rows, self.output_schema)
+        if precision is None:
+            assert_df_equality(
+                self.emitted_df(),
+                expected_df,
+                ignore_row_order=ignore_row_order,
+                ignore_nullable=True,
+            )
+        else:
+            assert_approx_df_equality(
+                self.emitted_df(),
+                expected_df,
+                precision,
+                ignore_row_order=ignore_row_order,
+                ignore_nullable=True,
+            )
+
+
+class StreamDriver:
+    """Run ``transform`` as a streaming query whose micro-batches are the rows you push.
+
+    Parameters
+    ----------
+    spark
+        The session to run in (the project's :func:`ridestream.session.build_session`, or any).
+    transform
+        ``DataFrame -> DataFrame``: the code under test, given the streaming input.
+    schema
+        Schema of the pushed rows; defaults to the declared ride schema (``schemas/ride.avsc``).
+    output_mode
+        ``append``, ``update`` or ``complete``, as the job would use.
+    event_time
+        The input column that carries event time, used to report late rows.
+    """
+
+    _registered: set[int] = set()
+    _lock = threading.Lock()
+
+    def __init__(
+        self,
+        spark: SparkSession,
+        transform: Callable[[DataFrame], DataFrame],
+        schema: T.StructType | None = None,
+        output_mode: str = "append",
+        event_time: str = PICKUP_TIME,
+    ) -> None:
+        self.spark = spark
+        self.schema = schema or ride_schema()
+        self.output_mode = output_mode
+        self.event_time = event_time
+        self._workdir = Path(tempfile.mkdtemp(prefix="ridestream-driver-"))
+        self._batches_dir = self._workdir / "batches"
+        self._batches_dir.mkdir()
+        self._pushed = 0
+        self._outputs: dict[int, list[Row]] = {}
+        self._seen_batches = -1
+        self._watermark: datetime | None = None
+        self._register(spark)
+        stream = (
+            spark.readStream.format(SOURCE_NAME)
+            .option("path", str(self._batches_dir))
+            .option("schema_json", self.schema.json())
+            .load()
+        )
+        self._output = transform(stream)
+        self.query = (
+            self._output.writeStream.outputMode(output_mode)
+            .foreachBatch(self._collect)
+            .option("checkpointLocation", str(self._workdir / "checkpoint"))
+            .queryName(f"stream_driver_{id(self)}")
+            .start()
+        )
+
+    @classmethod
+    def _register(cls, spark: SparkSession) -> None:
+        with cls._lock:
+            if id(spark) not in cls._registered:
+                spark.dataSource.register(ScriptedSource)
+                cls._registered.add(id(spark))
+
+    def _collect(self, batch: DataFrame, batch_id: int) -> None:
+        self._outputs[batch_id] = batch.collect()
+
+    def _row_tuple(self, row: Mapping[str, Any] | Row | Sequence[Any]) -> tuple:
+        names = self.schema.fieldNames()
+        if isinstance(row, Row):
+            row = row.asDict()
+        if isinstance(row, Mapping):
+            unknown = set(row) - set(names)
+            if unknown:
+                raise ValueError(f"fields not in the input schema: {sorted(unknown)}")
+            values = [row.get(name) for name in names]
+        elif len(row) != len(names):
+            raise ValueError(f"a tuple row needs {len(names)} values ({', '.join(names)})")
+        else:
+            values = list(row)
+        for index, spec in enumerate(self.schema.fields):
+            if isinstance(values[index], str) and isinstance(spec.dataType, T.TimestampType):
+                values[index] = datetime.fromisoformat(values[index])
+        missing = [
+            spec.name
+            for spec, value in zip(self.schema.fields, values, strict=True)
+            if value is None and not spec.nullable
+        ]
+        if missing:
+            raise ValueError(f"row has no value for required fields {missing}: {row!r}")
+        return tuple(values)
+
+    def push(self, rows: Iterable[Mapping[str, Any] | Row | Sequence[Any]]) -> Step:
+        """Feed ``rows`` as one micro-batch, wait until it (and any follow-up) ran, report it.
+
+        Rows are dicts, :class:`~pyspark.sql.Row` objects or tuples in schema order; timestamp
+        fields may be given as ISO strings ('2024-01-01 10:00:00'), read as UTC.
+        """
+        tuples = [self._row_tuple(row) for row in rows]
+        staging = self._workdir / f"{self._pushed}.tmp"
+        with open(staging, "wb") as handle:
+            pickle.dump(tuples, handle)
+        staging.rename(self._batches_dir / f"{self._pushed}.pkl")  # atomic: never half-read
+        self._pushed += 1
+        watermark_before = self._watermark
+        self.query.processAllAvailable()
+        progress = self._new_progress()
+        new_ids = tuple(p.batchId for p in progress)
+        self._seen_batches = max(new_ids, default=self._seen_batches)
+        self._watermark = _watermark(progress[-1]) if progress else self._watermark
+        position = self.schema.fieldNames().index(self.event_time)
+        input_rows = [Row(**dict(zip(self.schema.fieldNames(), t, strict=True))) for t in tuples]
+        late = [
+            row
+            for row, values in zip(input_rows, tuples, strict=True)
+            if watermark_before is not None
+            and values[position] is not None
+            and values[position] < watermark_before
+        ]
+        operators = [op for p in progress for op in p.stateOperators]
+        return Step(
+            batch_ids=new_ids,
+            emitted=[row for batch_id in new_ids for row in self._outputs.pop(batch_id, [])],
+            watermark=self._watermark,
+            watermark_before=watermark_before,
+            late_rows=late,
+            dropped_by_watermark=sum(op.numRowsDroppedByWatermark for op in operators),
+            state_rows=progress[-1].stateOperators[0].numRowsTotal
+            if progress and progress[-1].stateOperators
+            else 0,
+            output_schema=self._output.schema,
+            spark=self.spark,
+        )
+
+    def _new_progress(self, timeout_s: float = 30.0) -> list[Any]:
+        # Progress is posted when a trigger finishes; make sure every batch the sink saw has
+        # its progress before reading it.
+        deadline = time.monotonic() + timeout_s
+        while True:
+            progress = [p for p in self.query.recentProgress if p.batchId > self._seen_batches]
+            reported = {p.batchId for p in progress}
+            if set(self._outputs) <= reported or time.monotonic() > deadline:
+                return sorted(progress, key=lambda p: p.batchId)
+            time.sleep(0.05)
+
+    def close(self) -> None:
+        """Stop the query and remove its checkpoint and batch files."""
+        try:
+            self.query.stop()
+        finally:
+            shutil.rmtree(self._workdir, ignore_errors=True)
+
+    def __enter__(self) -> StreamDriver:
+        """Return the driver; the query is already running."""
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        """Stop the query."""
+        self.close()
+
+
+def _watermark(progress: Any) -> datetime | None:
+    value = (progress.eventTime or {}).get("watermark")
+    if value is None:
+        return None
+    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    # Spark reports 1970-01-01 until the first event time is seen.
+    return None if parsed.timestamp() == 0 else parsed.replace(tzinfo=None)
