@@ -74,31 +74,279 @@ def cmd_kafka(args: argparse.Namespace) -> int:
     return 0
 
 
+KEY_CHOICES = ("PULocationID", "DOLocationID", "VendorID", "none")
+
+
+def _key_column(key: str, schema_names: list[str]) -> str | None:
+    """Return the schema's spelling of a key field (FHV files say PUlocationID), or None."""
+    if key == "none":
+        return None
+    for name in schema_names:
+        if name.lower() == key.lower():
+            return name
+    raise ConfigError(
+        f"--key {key}: this kind of ride has no such field ({', '.join(schema_names)})"
+    )
+
+
+def _target_topic(settings: Settings, topic: str, create: bool) -> None:
+    """Make sure ``topic`` exists: create it when asked, else fail with the fix."""
+    from ridestream.kafka.admin import KafkaUnavailable, check_topics
+
+    if create:
+        check_topics(settings.kafka, [])
+        ensure_topic(settings.kafka, topic, settings.embedded.topic_partitions)
+        return
+    try:
+        check_topics(settings.kafka, [topic])
+    except KafkaUnavailable as error:
+        if "does not exist" not in str(error):
+            raise
+        raise KafkaUnavailable(
+            f"topic {topic!r} does not exist on {settings.kafka.bootstrap_servers}: pass --create, "
+            f"or create it with `./rides topics create {topic}`"
+        ) from None
+
+
+def _finish(label: str, report, topic: str) -> int:  # noqa: ANN001
+    print(f"{label}: {report.summary(topic)}")
+    for reason, count in report.errors.items():
+        print(f"{label}: {count:,} records failed: {reason}", file=sys.stderr)
+    if report.undelivered:
+        print(
+            f"{label}: {report.undelivered:,} records were still undelivered when the producer "
+            "gave up waiting; they may or may not have been written",
+            file=sys.stderr,
+        )
+    return 1 if report.failed or report.undelivered else 0
+
+
+def cmd_produce(args: argparse.Namespace) -> int:
+    """Produce TLC trip files (CSV, CSV.gz, Parquet) into a topic, paced and summarized."""
+    from ridestream.kafka.producer import (
+        DeliveryReport,
+        ProduceJob,
+        Progress,
+        make_producer,
+        produce_batches,
+    )
+    from ridestream.trips import open_trips
+
+    settings = _settings(args)
+    topic = args.topic or settings.source.topic
+    opened = [open_trips(Path(path), args.kind) for path in args.files]
+    _target_topic(settings, topic, args.create)
+    report = DeliveryReport()
+    producer = make_producer(settings.kafka, dict(settings.producer), report)
+    for trip_file, batches in opened:
+        if trip_file.ignored_columns:
+            print(
+                f"produce: {trip_file.path.name}: columns not in the {trip_file.kind} schema are "
+                f"left out: {', '.join(trip_file.ignored_columns)}",
+                file=sys.stderr,
+            )
+        job = ProduceJob(
+            topic=topic,
+            key=_key_column(args.key, trip_file.schema.names),
+            value_format=args.format,
+            event_time=trip_file.event_time,
+            dropoff_time=trip_file.dropoff_time,
+            rate=args.rate,
+            speedup=args.speedup,
+            restamp=args.restamp,
+            limit=None if args.limit is None else args.limit + report.produced,
+        )
+        total = trip_file.total_rows
+        if args.limit is not None:
+            total = min(total, args.limit) if total is not None else args.limit
+        progress = Progress(f"produce {trip_file.path.name}", total)
+        produce_batches(producer, job, batches, report, progress)
+    return _finish("produce", report, topic)
+
+
 def cmd_datagen(args: argparse.Namespace) -> int:
-    """Produce synthetic rides (a backfill, then live) and print a delivery summary."""
-    from ridestream.kafka.producer import run_datagen
+    """Produce synthetic rides (a backfill, then live; or a fixed history) with a summary."""
+    from datetime import UTC, datetime
+
+    from ridestream.kafka.datagen import Mix, RideGenerator, run_datagen
+    from ridestream.kafka.producer import DeliveryReport, Progress, make_producer
 
     # SIGTERM (from `rides stack down`) ends the generator like Ctrl-C: flush, then report.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     settings = _settings(args)
-    topic = args.topic or settings.source.topic
-    ensure_topic(settings.kafka, topic, settings.embedded.topic_partitions)
-    report = run_datagen(
-        settings.kafka,
-        topic,
-        rate=args.rate or settings.embedded.datagen_rate,
-        backfill=parse_duration(args.backfill or settings.embedded.datagen_backfill),
-        duration=parse_duration(args.duration) if args.duration else None,
-        seed=args.seed,
+    topic = args.topic or (settings.source.topic if args.stream == "rides" else "pickup_locations")
+    rate = args.rate or settings.embedded.datagen_rate
+    mix = Mix(
+        out_of_order=args.out_of_order,
+        disorder=parse_duration(args.disorder),
+        late=args.late,
+        late_by=parse_duration(args.late_by),
+        malformed=args.malformed,
     )
-    print(f"datagen: sent {report.sent}, failed {report.failed}, {report.bytes} bytes to {topic!r}")
-    for error in report.errors:
-        print(f"datagen: delivery failed: {error}", file=sys.stderr)
-    return 1 if report.failed else 0
+    now = datetime.now(UTC).replace(tzinfo=None)
+    if args.start:
+        if args.count is None:
+            raise ConfigError("--start makes a fixed history: say how many records with --count")
+        start = datetime.fromisoformat(args.start)
+        live_until = None
+    else:
+        start = now - parse_duration(args.backfill or settings.embedded.datagen_backfill)
+        live_until = now + parse_duration(args.duration) if args.duration else None
+    _target_topic(settings, topic, create=True)
+    generator = RideGenerator(
+        start,
+        rate,
+        seed=args.seed,
+        mix=mix,
+        stream=args.stream,
+        value_format=args.format,
+        key=None if args.key == "none" else args.key,
+    )
+    report = DeliveryReport()
+    producer = make_producer(settings.kafka, dict(settings.producer), report)
+    print(
+        f"datagen: {args.stream} at {rate:g}/s of event time from {start:%Y-%m-%d %H:%M:%S} into "
+        f"{topic!r}"
+        + (
+            ""
+            if args.start
+            else f", live {'until Ctrl-C' if live_until is None else 'for ' + args.duration}"
+        ),
+        file=sys.stderr,
+        flush=True,
+    )
+    run_datagen(
+        producer,
+        topic,
+        generator,
+        report,
+        live_until=live_until,
+        count=args.count,
+        progress=Progress("datagen", args.count),
+    )
+    print(f"datagen: generated {generator.tally.describe()}")
+    return _finish("datagen", report, topic)
+
+
+def cmd_consume(args: argparse.Namespace) -> int:
+    """Print a topic's records decoded, from the earliest or latest offset, with a summary."""
+    import json
+
+    from ridestream.kafka.consumer import consume, record_filter
+
+    settings = _settings(args)
+    matches = record_filter(args.where or [], args.grep)
+    shown = read = 0
+    records = consume(
+        settings.kafka,
+        dict(settings.consumer),
+        args.topic,
+        start=args.start,
+        group=args.group,
+        follow=args.follow or args.start == "latest",
+    )
+    try:
+        for record in records:
+            read += 1
+            if not matches(record):
+                continue
+            shown += 1
+            if args.json:
+                print(json.dumps(record.as_dict(), default=str), flush=True)
+            else:
+                value = record.text
+                stamp = f"{record.timestamp:%Y-%m-%d %H:%M:%S.%f}"[:-3] if record.timestamp else "-"
+                headers = " headers=" + json.dumps(record.headers) if record.headers else ""
+                print(
+                    f"p{record.partition} @{record.offset} {stamp} key={record.key}{headers} {value}",
+                    flush=True,
+                )
+            if args.limit is not None and shown >= args.limit:
+                break
+    except KeyboardInterrupt:
+        pass
+    finally:
+        records.close()
+    filtered = f", {read - shown:,} filtered out" if read != shown else ""
+    print(
+        f"consume: {shown:,} records from {args.topic!r} ({read:,} read{filtered})", file=sys.stderr
+    )
+    return 0
+
+
+def cmd_topics(args: argparse.Namespace) -> int:
+    """Create, describe, list or delete topics."""
+    from ridestream.kafka.topics import create_topic, delete_topic, describe_topics
+
+    settings = _settings(args)
+    if args.action == "create":
+        create_topic(
+            settings.kafka,
+            args.name,
+            partitions=args.partitions,
+            replication_factor=args.replication_factor,
+            retention=parse_duration(args.retention) if args.retention else None,
+            cleanup_policy=args.cleanup_policy,
+        )
+        print(
+            f"created topic {args.name!r}: {args.partitions} partitions, replication "
+            f"{args.replication_factor}, cleanup {args.cleanup_policy}"
+            + (f", retention {args.retention}" if args.retention else "")
+        )
+    elif args.action == "delete":
+        delete_topic(settings.kafka, args.name)
+        print(f"deleted topic {args.name!r}")
+    elif args.action == "list":
+        topics = describe_topics(settings.kafka, with_config=False)
+        width = max([len(t.name) for t in topics] + [5])
+        print(f"{'topic':<{width}}  partitions  records")
+        for topic in topics:
+            print(f"{topic.name:<{width}}  {len(topic.partitions):>10}  {topic.messages:>7,}")
+    else:
+        for topic in describe_topics(settings.kafka, [args.name]):
+            print(
+                f"topic {topic.name}: {len(topic.partitions)} partitions, {topic.messages:,} records"
+            )
+            for key, value in topic.config.items():
+                print(f"  {key} = {value}")
+            for p in topic.partitions:
+                print(
+                    f"  partition {p.partition}: leader {p.leader}, replicas {list(p.replicas)}, "
+                    f"in sync {list(p.isrs)}, offsets {p.low:,}..{p.high:,} ({p.messages:,} records)"
+                )
+    return 0
 
 
 def _stack_dir(settings: Settings) -> Path:
     return ridestream_home() / "stack" / Path(settings.profile).stem
+
+
+# Demo rides arrive a little out of order (as real ones do), well within the demo's watermark.
+DEMO_MIX_FLAGS = ("--out-of-order", "0.3", "--disorder", "5 seconds")
+
+
+def _backfill(settings: Settings) -> None:
+    """Produce the profile's datagen backfill (rides up to now) into the source topic."""
+    from datetime import UTC, datetime
+
+    from ridestream.kafka.datagen import Mix, RideGenerator, run_datagen
+    from ridestream.kafka.producer import DeliveryReport, make_producer
+
+    embedded = settings.embedded
+    now = datetime.now(UTC).replace(tzinfo=None)
+    generator = RideGenerator(
+        now - parse_duration(embedded.datagen_backfill),
+        embedded.datagen_rate,
+        mix=Mix(out_of_order=float(DEMO_MIX_FLAGS[1]), disorder=parse_duration(DEMO_MIX_FLAGS[3])),
+    )
+    report = DeliveryReport()
+    producer = make_producer(settings.kafka, dict(settings.producer), report)
+    run_datagen(producer, settings.source.topic, generator, report, live_until=now)
+    print(
+        f"ridestream: backfilled {report.sent:,} rides covering the last "
+        f"{embedded.datagen_backfill} into {settings.source.topic!r}",
+        file=sys.stderr,
+    )
 
 
 def _feed_topic(args: argparse.Namespace, settings: Settings, state: Path) -> int:
@@ -106,18 +354,10 @@ def _feed_topic(args: argparse.Namespace, settings: Settings, state: Path) -> in
     embedded = settings.embedded
     created = ensure_topic(settings.kafka, settings.source.topic, embedded.topic_partitions)
     if embedded.datagen:
-        from ridestream.kafka.producer import run_datagen
-
         # A new topic gets the past few minutes at once, so the first windows close right
         # away; a topic that already has rides keeps them (no second copy of the past).
         if created:
-            run_datagen(
-                settings.kafka,
-                settings.source.topic,
-                rate=embedded.datagen_rate,
-                backfill=parse_duration(embedded.datagen_backfill),
-                duration=parse_duration("0"),
-            )
+            _backfill(settings)
         log = (ridestream_home() / "logs" / "datagen.log").open("ab")
         live = subprocess.Popen(
             [
@@ -129,6 +369,7 @@ def _feed_topic(args: argparse.Namespace, settings: Settings, state: Path) -> in
                 args.profile,
                 "--backfill",
                 "0",
+                *DEMO_MIX_FLAGS,
                 *(
                     ["--bootstrap-servers", args.bootstrap_servers]
                     if args.bootstrap_servers
@@ -196,7 +437,8 @@ def build_parser() -> argparse.ArgumentParser:
     """Return the ``rides`` argument parser."""
     parser = argparse.ArgumentParser(
         prog="rides",
-        description="Taxi rides on Kafka: run the embedded broker, generate rides.",
+        description="Taxi rides on Kafka: run the embedded broker, produce trip files and synthetic "
+        "rides, consume and manage topics. Every command takes --profile and --help.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -214,18 +456,180 @@ def build_parser() -> argparse.ArgumentParser:
     kafka = add("kafka", "start, stop or check the embedded Kafka broker", cmd_kafka)
     kafka.add_argument("action", choices=("start", "stop", "status"))
 
-    datagen = add("datagen", "produce synthetic rides (JSON) into a topic", cmd_datagen)
-    datagen.add_argument("--topic", help="target topic (default: the profile's source.topic)")
-    datagen.add_argument("--rate", type=float, help="live rides per second (default: profile)")
+    produce = add(
+        "produce",
+        "produce NYC TLC trip files (yellow, green, FHV; .csv, .csv.gz, .parquet) into a topic",
+        cmd_produce,
+    )
+    produce.add_argument("files", nargs="+", metavar="FILE", help="trip files, produced in order")
+    produce.add_argument("--topic", help="target topic (default: the profile's source.topic)")
+    produce.add_argument(
+        "--create", action="store_true", help="create the topic if it does not exist"
+    )
+    produce.add_argument(
+        "--kind",
+        choices=("yellow", "green", "fhv"),
+        help="kind of trips (default: from the file name, e.g. yellow_tripdata_2024-01.parquet)",
+    )
+    produce.add_argument(
+        "--key",
+        choices=KEY_CHOICES,
+        default="PULocationID",
+        help="record key (default: %(default)s)",
+    )
+    produce.add_argument(
+        "--format",
+        choices=("json", "csv"),
+        default="json",
+        help="value format: JSON objects, or comma-separated values in schema order like the "
+        "course's rides_csv topic (default: %(default)s)",
+    )
+    pacing = produce.add_mutually_exclusive_group()
+    pacing.add_argument(
+        "--rate", type=float, metavar="N", help="at most N records per second (default: max speed)"
+    )
+    pacing.add_argument(
+        "--speedup",
+        type=float,
+        metavar="X",
+        help="replay in event time, X times faster than the trips happened (e.g. 60)",
+    )
+    produce.add_argument(
+        "--restamp",
+        action="store_true",
+        help="move event times to now (pickups start now; with --speedup they keep pace with "
+        "the replay); trip durations are kept",
+    )
+    produce.add_argument("--limit", type=int, metavar="N", help="stop after N records in all")
+
+    datagen = add(
+        "datagen",
+        "produce synthetic rides (or pickup locations): a backfill, then live; or a fixed "
+        "history with --start/--count",
+        cmd_datagen,
+    )
+    datagen.add_argument(
+        "--topic",
+        help="target topic (default: the profile's source.topic; pickup_locations for that stream)",
+    )
+    datagen.add_argument(
+        "--stream",
+        choices=("rides", "pickup-locations"),
+        default="rides",
+        help="what to generate (default: %(default)s)",
+    )
+    datagen.add_argument(
+        "--rate", type=float, help="records per second of event time (default: profile)"
+    )
     datagen.add_argument(
         "--backfill",
-        help="first produce this much past time at --rate, "
+        help="first produce this much past time at once, "
         "e.g. '3 minutes'; '0' for none (default: profile)",
     )
     datagen.add_argument(
         "--duration", help="stop after this long, e.g. '1 minute' (default: run until Ctrl-C)"
     )
+    datagen.add_argument(
+        "--start",
+        metavar="TIME",
+        help="a fixed history instead: event times from TIME ('2024-01-01 00:00:00'), "
+        "produced at full speed; needs --count",
+    )
+    datagen.add_argument("--count", type=int, metavar="N", help="stop after N records")
+    datagen.add_argument(
+        "--out-of-order",
+        type=float,
+        default=0.0,
+        metavar="F",
+        help="fraction of rides moved back by up to --disorder (default: %(default)s)",
+    )
+    datagen.add_argument(
+        "--disorder", default="5 seconds", help="how far out of order (default: %(default)s)"
+    )
+    datagen.add_argument(
+        "--late",
+        type=float,
+        default=0.0,
+        metavar="F",
+        help="fraction of rides older than --late-by, i.e. behind a watermark (default: %(default)s)",
+    )
+    datagen.add_argument(
+        "--late-by", default="10 minutes", help="how late a late ride is (default: %(default)s)"
+    )
+    datagen.add_argument(
+        "--malformed",
+        type=float,
+        default=0.0,
+        metavar="F",
+        help="fraction of malformed records: truncated, not UTF-8, missing or mistyped fields, "
+        "empty (default: %(default)s)",
+    )
+    datagen.add_argument(
+        "--format", choices=("json", "csv"), default="json", help="value format (default: json)"
+    )
+    datagen.add_argument(
+        "--key",
+        choices=KEY_CHOICES,
+        default="PULocationID",
+        help="record key (default: %(default)s)",
+    )
     datagen.add_argument("--seed", type=int, default=42, help="random seed (default: %(default)s)")
+
+    consume = add(
+        "consume", "print a topic's records decoded, with a count at the end", cmd_consume
+    )
+    consume.add_argument("topic", help="topic to read")
+    consume.add_argument(
+        "--from",
+        dest="start",
+        choices=("earliest", "latest"),
+        default="earliest",
+        help="where to start without committed offsets (default: %(default)s; latest follows)",
+    )
+    consume.add_argument("--limit", type=int, metavar="N", help="stop after printing N records")
+    consume.add_argument(
+        "--group", help="consumer group: resume from and commit its offsets (default: none)"
+    )
+    consume.add_argument(
+        "--where",
+        action="append",
+        metavar="FIELD=VALUE",
+        help="only records whose JSON FIELD (or key) equals VALUE; repeat to AND",
+    )
+    consume.add_argument("--grep", metavar="TEXT", help="only records whose value contains TEXT")
+    consume.add_argument(
+        "--follow", action="store_true", help="keep waiting for new records (Ctrl-C ends)"
+    )
+    consume.add_argument("--json", action="store_true", help="one JSON object per record")
+
+    topics = add("topics", "create, describe, list or delete topics", cmd_topics)
+    topic_actions = topics.add_subparsers(dest="action", required=True, metavar="ACTION")
+    topics_list = topic_actions.add_parser("list", help="topics with partition and record counts")
+    topics_describe = topic_actions.add_parser(
+        "describe", help="partitions, replicas, offsets and non-default settings of a topic"
+    )
+    topics_describe.add_argument("name")
+    topics_create = topic_actions.add_parser(
+        "create",
+        help="create a topic (the course's tutorial_topic: --partitions 2 --retention '1 day')",
+    )
+    topics_create.add_argument("name")
+    topics_create.add_argument("--partitions", type=int, default=2, help="(default: %(default)s)")
+    topics_create.add_argument(
+        "--replication-factor", type=int, default=1, help="(default: %(default)s)"
+    )
+    topics_create.add_argument("--retention", help="e.g. '1 day' (default: the broker's)")
+    topics_create.add_argument(
+        "--cleanup-policy",
+        choices=("delete", "compact", "compact,delete"),
+        default="delete",
+        help="(default: %(default)s)",
+    )
+    topics_delete = topic_actions.add_parser("delete", help="delete a topic and its records")
+    topics_delete.add_argument("name")
+    for sub in (topics_list, topics_describe, topics_create, topics_delete):
+        sub.add_argument("--profile", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+        sub.add_argument("--bootstrap-servers", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
 
     stack = add(
         "stack",

@@ -230,6 +230,9 @@ class Settings:
     query: QuerySettings = QuerySettings()
     spark: SparkSettings = SparkSettings()
     embedded: EmbeddedSettings = EmbeddedSettings()
+    # librdkafka settings: conf/clients.toml, then the profile's [producer] / [consumer]
+    producer: Mapping[str, Any] = field(default_factory=lambda: _frozen({}))
+    consumer: Mapping[str, Any] = field(default_factory=lambda: _frozen({}))
 
 
 @dataclass(frozen=True)
@@ -335,6 +338,8 @@ _SECTIONS = {
     "spark": SparkSettings,
     "embedded": EmbeddedSettings,
 }
+_CLIENT_SECTIONS = ("producer", "consumer")
+CLIENTS_FILE = CONF_DIR / "clients.toml"
 _PATH_KEYS = {"sink.path", "dead_letter.path", "query.checkpoint_dir"}
 
 
@@ -349,7 +354,7 @@ def load_profile(profile: str) -> dict[str, Any]:
     """Read a profile's TOML into nested dicts."""
     path = profile_path(profile)
     if not path.exists():
-        known = ", ".join(sorted(p.stem for p in CONF_DIR.glob("*.toml")))
+        known = ", ".join(sorted(p.stem for p in CONF_DIR.glob("*.toml") if p != CLIENTS_FILE))
         raise ConfigError(
             f"no profile {profile!r} ({path} does not exist); known profiles: {known}"
         )
@@ -365,7 +370,13 @@ def build_settings(
 ) -> Settings:
     """Build frozen settings from a profile's values and dotted-key overrides."""
     sections: dict[str, dict[str, Any]] = {name: {} for name in _SECTIONS}
+    with CLIENTS_FILE.open("rb") as handle:
+        clients: dict[str, dict[str, Any]] = tomllib.load(handle)
+    for name in _CLIENT_SECTIONS:
+        clients[name] = {**clients.get(name, {}), **values.get(name, {})}
     for name, table in values.items():
+        if name in _CLIENT_SECTIONS:
+            continue
         if name not in _SECTIONS:
             raise ConfigError(f"profile {profile!r}: unknown section [{name}]")
         sections[name].update(table)
@@ -403,7 +414,11 @@ def build_settings(
             raise ConfigError(
                 f"profile {profile!r}, section [{name}]: unknown setting {unknown}"
             ) from None
-    return Settings(profile=profile, **built)
+    return Settings(
+        profile=profile,
+        **built,
+        **{name: _frozen(clients[name]) for name in _CLIENT_SECTIONS},
+    )
 
 
 def add_settings_arguments(parser: argparse.ArgumentParser) -> None:

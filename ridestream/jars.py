@@ -65,6 +65,14 @@ BUNDLES = {
             "org.apache.logging.log4j:log4j-slf4j-impl:2.24.3",
         ),
     ),
+    # Kafka's own command-line tools (ProducerPerformance), for bench/ only.
+    "kafka-tools": Bundle(
+        name="kafka-tools",
+        coordinates=(
+            f"org.apache.kafka:kafka-tools:{KAFKA_BROKER_VERSION}",
+            "org.apache.logging.log4j:log4j-slf4j-impl:2.24.3",
+        ),
+    ),
 }
 
 

@@ -110,3 +110,40 @@ def ride_window_schema(group_by: tuple[str, ...]) -> T.StructType:
         )
     bounds, aggregates = windows.fields[:2], windows.fields[2:]
     return T.StructType([*bounds, *(rides[name] for name in group_by), *aggregates])
+
+
+def arrow_schema(name: str) -> Any:
+    """Return ``schemas/<name>.avsc`` as a ``pyarrow.Schema`` (for the producers' file reading).
+
+    Timestamps are ``timestamp('us')`` without a zone: the TLC files hold NYC wall-clock times,
+    which ridestream passes through unchanged (and Spark reads them back in UTC, unshifted).
+    """
+    import pyarrow as pa
+
+    primitives = {
+        "boolean": pa.bool_(),
+        "int": pa.int32(),
+        "long": pa.int64(),
+        "float": pa.float32(),
+        "double": pa.float64(),
+        "string": pa.string(),
+        "bytes": pa.binary(),
+    }
+
+    def arrow_type(avro_type: Any) -> tuple[Any, bool]:
+        if isinstance(avro_type, list):
+            branches = [branch for branch in avro_type if branch != "null"]
+            return arrow_type(branches[0])[0], "null" in avro_type
+        if isinstance(avro_type, dict):
+            if avro_type.get("logicalType") in ("timestamp-micros", "timestamp-millis"):
+                return pa.timestamp("us"), False
+            return arrow_type(avro_type["type"])
+        if avro_type in primitives:
+            return primitives[avro_type], False
+        raise SchemaError(f"unsupported Avro type {avro_type!r} for Arrow")
+
+    fields = []
+    for field in load_avro(name)["fields"]:
+        arrow, nullable = arrow_type(field["type"])
+        fields.append(pa.field(field["name"], arrow, nullable))
+    return pa.schema(fields)

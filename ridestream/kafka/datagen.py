@@ -1,16 +1,30 @@
-"""Synthetic rides: deterministic for a seed, shaped like real NYC yellow-taxi trips.
+"""Synthetic rides, in the spirit of Confluent's Datagen connector: deterministic for a seed.
 
 Pickups are skewed toward the busiest Manhattan zones (as in the TLC data), fares follow the
 2024 metered rate from distance and duration, and event times are supplied by the caller, so the
-same generator serves a backfill of the past minutes and a live stream at "now".
+same generator serves a backfill of the past minutes, a live stream at "now", and a fixed history.
+
+A :class:`Mix` makes the stream realistic in the ways a stream job must survive: a fraction of
+rides out of order (within ``disorder``), a fraction late (older than ``late_by``, meant to be
+beyond the job's watermark), and a fraction of malformed records of several kinds. The second
+stream of the stream-join chapter, pickup locations, comes from the same generator.
 """
 
 from __future__ import annotations
 
 import json
 import random
+import time
+from collections import Counter
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pyarrow as pa
+
+from ridestream.kafka.encoding import encode_keys, encode_values
+from ridestream.schemas import arrow_schema
 
 # The busiest pickup zones of 2023's yellow-taxi trips, with rough relative weights.
 BUSY_ZONES = {
@@ -99,3 +113,200 @@ def encode_json(ride: dict) -> bytes:
         },
         separators=(",", ":"),
     ).encode()
+
+
+STREAMS = {"rides": "ride", "pickup-locations": "pickup_location"}
+MALFORMED_KINDS = ("not_json", "not_utf8", "missing_field", "wrong_type", "empty")
+
+
+@dataclass(frozen=True)
+class Mix:
+    """Fractions (0..1) of records that are out of order, late, or malformed."""
+
+    out_of_order: float = 0.0
+    disorder: timedelta = timedelta(seconds=5)
+    late: float = 0.0
+    late_by: timedelta = timedelta(minutes=10)
+    malformed: float = 0.0
+
+    def __post_init__(self) -> None:
+        for name in ("out_of_order", "late", "malformed"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"--{name.replace('_', '-')} is a fraction between 0 and 1")
+        if self.out_of_order + self.late + self.malformed > 1.0:
+            raise ValueError("--out-of-order + --late + --malformed must not exceed 1")
+
+
+@dataclass
+class Generated:
+    """A chunk of generated records, ready to produce."""
+
+    keys: list[str | None]
+    values: list[str | bytes]
+
+
+@dataclass
+class Tally:
+    """How many records of each kind the generator made."""
+
+    counts: Counter = field(default_factory=Counter)
+
+    def describe(self) -> str:
+        """Return e.g. '1,000 records: 950 in order, 30 out of order, 10 late, 10 malformed'."""
+        total = sum(self.counts.values())
+        parts = [
+            f"{self.counts[kind]:,} {kind.replace('_', ' ')}"
+            for kind in ("in_order", "out_of_order", "late", "malformed")
+            if self.counts[kind]
+        ]
+        return f"{total:,} records: " + ", ".join(parts)
+
+
+def _malformed(rng: random.Random, ride: dict) -> bytes:
+    kind = rng.choice(MALFORMED_KINDS)
+    text = encode_json(ride)
+    if kind == "not_json":
+        return text[: rng.randint(1, len(text) - 2)]  # a truncated record
+    if kind == "not_utf8":
+        return b"\xff\xfe" + text[2:]
+    if kind == "missing_field":
+        ride = {k: v for k, v in ride.items() if k != "PULocationID"}
+    elif kind == "wrong_type":
+        ride = {**ride, "total_amount": "twenty dollars"}
+    else:
+        return b""
+    return encode_json(ride)
+
+
+class RideGenerator:
+    """Generate records at ``rate`` per event-time second from ``start``, in chunks.
+
+    The n-th record's base event time is ``start + n / rate``; the :class:`Mix` moves some back
+    (out of order, late) and replaces some with malformed bytes. The same seed and start give
+    the same records, byte for byte.
+    """
+
+    def __init__(
+        self,
+        start: datetime,
+        rate: float,
+        seed: int = 42,
+        mix: Mix = Mix(),
+        stream: str = "rides",
+        value_format: str = "json",
+        key: str | None = "PULocationID",
+    ) -> None:
+        if stream not in STREAMS:
+            raise ValueError(f"stream {stream!r}: choose one of {', '.join(STREAMS)}")
+        self.start = start.replace(microsecond=0)
+        self.rate = rate
+        self.rng = random.Random(seed)
+        self.mix = mix
+        self.stream = stream
+        self.value_format = value_format
+        self.key = key
+        self.schema = arrow_schema(STREAMS[stream])
+        self.index = 0
+        self.tally = Tally()
+
+    def base_time(self, index: int) -> datetime:
+        """Return the in-order event time of record ``index``."""
+        return self.start + timedelta(seconds=index / self.rate)
+
+    def _record(self) -> tuple[dict, str]:
+        rng, mix = self.rng, self.mix
+        pickup = self.base_time(self.index).replace(microsecond=0)
+        draw = rng.random()
+        if draw < mix.malformed:
+            kind = "malformed"
+        elif draw < mix.malformed + mix.late:
+            kind = "late"
+            pickup -= mix.late_by + timedelta(seconds=rng.uniform(1, 60))
+        elif draw < mix.malformed + mix.late + mix.out_of_order:
+            kind = "out_of_order"
+            pickup -= timedelta(seconds=rng.uniform(1, max(mix.disorder.total_seconds(), 1)))
+        else:
+            kind = "in_order"
+        ride = make_ride(rng, pickup.replace(microsecond=0))
+        if self.stream == "pickup-locations":
+            ride = {"PULocationID": ride["PULocationID"], "tpep_pickup_datetime": pickup}
+        self.index += 1
+        return ride, kind
+
+    def until(self, end: datetime) -> Iterator[Generated]:
+        """Yield chunks of every record whose base event time is before ``end``."""
+        while self.base_time(self.index) < end:
+            count = min(
+                10_000, int((end - self.base_time(self.index)).total_seconds() * self.rate) + 1
+            )
+            yield self.take(count)
+
+    def take(self, count: int) -> Generated:
+        """Return the next ``count`` records."""
+        records = [self._record() for _ in range(count)]
+        rides = [ride for ride, _ in records]
+        table = pa.Table.from_pylist(
+            [{name: ride.get(name) for name in self.schema.names} for ride in rides],
+            schema=self.schema,
+        )
+        values: list[str | bytes] = encode_values(table, self.value_format)
+        keys = encode_keys(table, self.key)
+        for position, (ride, kind) in enumerate(records):
+            self.tally.counts[kind] += 1
+            if kind == "malformed":
+                values[position] = _malformed(self.rng, ride)
+        return Generated(keys, values)
+
+
+def run_datagen(
+    producer: Any,
+    topic: str,
+    generator: RideGenerator,
+    report: Any,
+    *,
+    live_until: datetime | None = None,
+    count: int | None = None,
+    progress: Any = None,
+    now: Any = None,
+) -> None:
+    """Produce ``generator``'s records: its past at once, then live as event time reaches now.
+
+    Records whose event time is already past go as fast as the producer takes them (a backfill,
+    or a whole fixed history); the rest go when the clock reaches them, until ``live_until``
+    (None: until Ctrl-C) or until ``count`` records. Delivery is flushed before returning.
+    """
+    from ridestream.kafka.producer import send
+
+    clock = now or (lambda: datetime.now(UTC).replace(tzinfo=None))
+    try:
+        while True:
+            if count is not None and generator.index >= count:
+                break
+            moment = clock()
+            if (
+                live_until is not None
+                and moment >= live_until
+                and generator.base_time(generator.index) >= live_until
+            ):
+                break
+            due = (
+                int(
+                    (moment - generator.base_time(generator.index)).total_seconds() * generator.rate
+                )
+                + 1
+            )
+            if count is not None:
+                due = min(due, count - generator.index)
+            if due <= 0:
+                producer.poll(0.05)
+                continue
+            chunk = generator.take(min(due, 10_000))
+            send(producer, topic, chunk.keys, chunk.values, report)
+            report.bytes += sum(len(value) for value in chunk.values)
+            if progress is not None:
+                progress.update(report.produced, report.bytes)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        report.undelivered = producer.flush(60)
+        report.finished = time.monotonic()

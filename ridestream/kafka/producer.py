@@ -1,127 +1,335 @@
-"""Producing records with delivery accounting: every failure is counted, never silently lost."""
+"""Producing records with delivery accounting: every failure is counted, never silently lost.
+
+Records arrive as Arrow batches (from a trip file or the generator), are encoded column at a time
+(:mod:`ridestream.kafka.encoding`), paced (as fast as possible, a fixed rate, or a replay in event
+time), and handed to librdkafka. Only failed deliveries call back into Python
+(``delivery.report.only.error``): success is what remains after ``flush``, so the hot loop is one
+``produce`` call per record.
+"""
 
 from __future__ import annotations
 
-import random
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any, TextIO
 
-from confluent_kafka import Producer
+import pyarrow as pa
+import pyarrow.compute as pc
+from confluent_kafka import KafkaError, KafkaException, Producer
 
 from ridestream.config import KafkaSettings
-from ridestream.kafka.datagen import encode_json, make_ride, rides_between
-
-# Defaults that do not lose data: wait for all in-sync replicas, and idempotence so a retry
-# cannot write a duplicate. Batching (linger, lz4) costs a few ms of latency for much throughput.
-PRODUCER_DEFAULTS = {
-    "acks": "all",
-    "enable.idempotence": True,
-    "linger.ms": 20,
-    "compression.type": "lz4",
-}
+from ridestream.kafka.encoding import encode_keys, value_array
 
 
 @dataclass
 class DeliveryReport:
     """What happened to the records handed to the producer."""
 
-    sent: int = 0
+    produced: int = 0
     failed: int = 0
+    undelivered: int = 0
     bytes: int = 0
-    errors: list[str] = field(default_factory=list)
+    failed_bytes: int = 0
+    errors: dict[str, int] = field(default_factory=dict)
+    started: float = field(default_factory=time.monotonic)
+    finished: float | None = None
 
-    def on_delivery(self, error, message) -> None:  # noqa: ANN001 - librdkafka callback
-        """Count one delivery report (called from ``poll``/``flush``)."""
+    @property
+    def sent(self) -> int:
+        """Records the broker acknowledged."""
+        return self.produced - self.failed - self.undelivered
+
+    @property
+    def elapsed_s(self) -> float:
+        """Seconds from the first record to the final flush (or to now)."""
+        return (self.finished or time.monotonic()) - self.started
+
+    @property
+    def rate(self) -> float:
+        """Acknowledged records per second."""
+        return self.sent / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+    def on_delivery(self, error: KafkaError | None, message: Any) -> None:
+        """Count a failed delivery (librdkafka only reports failures, see the module doc)."""
         if error is None:
-            self.sent += 1
-            self.bytes += len(message.value() or b"")
+            return
+        self.failed += 1
+        self.failed_bytes += len(message.value() or b"")
+        reason = error.str()
+        self.errors[reason] = self.errors.get(reason, 0) + 1
+
+    def summary(self, topic: str) -> str:
+        """Return the one-line summary printed at the end of a run."""
+        line = (
+            f"sent {self.sent:,}, failed {self.failed + self.undelivered:,}, "
+            f"{(self.bytes - self.failed_bytes) / 1e6:,.1f} MB to {topic!r} in "
+            f"{self.elapsed_s:,.1f} s ({self.rate:,.0f} records/s)"
+        )
+        return line
+
+
+def producer_config(kafka: KafkaSettings, producer_options: dict[str, Any]) -> dict[str, Any]:
+    """Return the librdkafka configuration: cluster settings, then the producer options."""
+    return {**kafka.client_config(), **producer_options, "log_level": 0}
+
+
+def make_producer(
+    kafka: KafkaSettings, producer_options: dict[str, Any], report: DeliveryReport
+) -> Producer:
+    """Return a producer whose failed deliveries are counted in ``report``."""
+    config = producer_config(kafka, producer_options)
+    config["delivery.report.only.error"] = True
+    config["on_delivery"] = report.on_delivery
+    return Producer(config)
+
+
+class Pacer:
+    """Decide how many of the next records may go now, and wait when none may.
+
+    ``rate``: records per second (None: as fast as possible). ``speedup``: replay in event time,
+    ``speedup`` event seconds per wall second, from the first record's event time.
+    """
+
+    def __init__(self, rate: float | None = None, speedup: float | None = None) -> None:
+        if rate is not None and speedup is not None:
+            raise ValueError("choose a fixed rate or an event-time replay, not both")
+        self.rate = rate
+        self.speedup = speedup
+        self.started = time.monotonic()
+        self.allowed = 0
+        self.first_event_us: int | None = None
+
+    def due_offsets(self, event_us: pa.Array) -> list[float] | None:
+        """Return each record's due time in wall seconds from the start (replay only)."""
+        if self.speedup is None:
+            return None
+        if self.first_event_us is None:
+            first = pc.min(event_us).as_py()
+            self.first_event_us = first if first is not None else 0
+        offsets = pc.divide(
+            pc.subtract(pc.fill_null(event_us, self.first_event_us), self.first_event_us),
+            1e6 * self.speedup,
+        )
+        # A record is due no earlier than any before it in the file: the replay keeps the
+        # file's order and never sends a record ahead of an earlier one.
+        return list(_running_max(offsets.to_pylist()))
+
+    def take(self, remaining: int, due: list[float] | None, position: int) -> int:
+        """Return how many of the ``remaining`` records may be sent now (waits until >= 1)."""
+        while True:
+            elapsed = time.monotonic() - self.started
+            if self.rate is not None:
+                ready = int(elapsed * self.rate) - self.allowed
+                if ready > 0:
+                    count = min(ready, remaining)
+                    self.allowed += count
+                    return count
+                time.sleep(min(0.05, (self.allowed + 1) / self.rate - elapsed))
+            elif due is not None:
+                end = _bisect_right(due, elapsed, position, position + remaining)
+                if end > position:
+                    return end - position
+                time.sleep(min(0.1, due[position] - elapsed))
+            else:
+                return remaining
+
+
+def _running_max(values: Iterable[float]) -> Iterator[float]:
+    highest = 0.0
+    for value in values:
+        highest = max(highest, value)
+        yield highest
+
+
+def _bisect_right(values: list[float], target: float, low: int, high: int) -> int:
+    while low < high:
+        middle = (low + high) // 2
+        if values[middle] <= target:
+            low = middle + 1
         else:
-            self.failed += 1
-            if len(self.errors) < 5:
-                self.errors.append(str(error))
+            high = middle
+    return low
 
 
-def make_producer(kafka: KafkaSettings) -> Producer:
-    """Return a producer with the data-safe defaults, overridden by the profile's options."""
-    return Producer({**PRODUCER_DEFAULTS, **kafka.client_config(), "log_level": 0})
+def restamp(
+    batch: pa.RecordBatch,
+    event_time: str,
+    dropoff_time: str | None,
+    shift_us: int,
+    speedup: float | None,
+    first_event_us: int,
+) -> pa.RecordBatch:
+    """Move event times to the present: ``now + (t - first) / speedup`` keeping trip durations.
+
+    Without a speed-up the whole file shifts by one constant, so the first ride happens now and
+    the gaps between rides are kept.
+    """
+    event = batch.column(event_time).cast(pa.int64())
+    offset = pc.subtract(event, first_event_us)
+    if speedup:
+        offset = pc.cast(pc.divide(offset, speedup), pa.int64(), safe=False)
+    new_event = pc.add(offset, first_event_us + shift_us)
+    columns = {event_time: new_event.cast(pa.timestamp("us"))}
+    if dropoff_time is not None:
+        duration = pc.subtract(batch.column(dropoff_time).cast(pa.int64()), event)
+        columns[dropoff_time] = pc.add(new_event, duration).cast(pa.timestamp("us"))
+    arrays = [columns.get(name, batch.column(name)) for name in batch.schema.names]
+    return pa.RecordBatch.from_arrays(arrays, schema=batch.schema)
 
 
-def produce(
+class Progress:
+    """A progress line on stderr: in place on a terminal, a line every 10 s otherwise."""
+
+    def __init__(self, label: str, total: int | None, stream: TextIO = sys.stderr) -> None:
+        self.label = label
+        self.total = total
+        self.stream = stream
+        self.tty = stream.isatty()
+        self.interval = 0.5 if self.tty else 10.0
+        self.started = time.monotonic()
+        self.last = self.started
+
+    def update(self, done: int, nbytes: int, force: bool = False) -> None:
+        """Show ``done`` records and ``nbytes`` bytes so far (rate-limited unless ``force``)."""
+        now = time.monotonic()
+        if not force and now - self.last < self.interval:
+            return
+        self.last = now
+        elapsed = max(now - self.started, 1e-9)
+        share = f" {100 * done / self.total:5.1f}%" if self.total else ""
+        line = (
+            f"{self.label}:{share} {done:,} records, {done / elapsed:,.0f}/s, "
+            f"{nbytes / 1e6:,.1f} MB, {elapsed:,.0f} s"
+        )
+        if self.tty:
+            self.stream.write(f"\r\x1b[K{line}")
+        else:
+            self.stream.write(line + "\n")
+        self.stream.flush()
+
+    def close(self) -> None:
+        """End the in-place line."""
+        if self.tty:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def send(
     producer: Producer,
     topic: str,
-    records: Iterable[tuple[bytes | None, bytes]],
+    keys: list[str | None],
+    values: list[str | bytes],
     report: DeliveryReport,
 ) -> None:
-    """Produce ``(key, value)`` records, serving delivery callbacks as the queue fills."""
-    for key, value in records:
-        while True:
-            try:
-                producer.produce(topic, value=value, key=key, on_delivery=report.on_delivery)
-                break
-            except BufferError:
-                producer.poll(0.05)  # local queue full: let deliveries drain, then retry
-        producer.poll(0)
+    """Produce ``keys``/``values`` pairs, serving callbacks whenever the local queue is full."""
+    produce = producer.produce
+    for key, value in zip(keys, values, strict=True):
+        try:
+            produce(topic, value, key)
+        except BufferError:
+            while True:  # local queue full: let deliveries drain, then retry
+                producer.poll(0.05)
+                try:
+                    produce(topic, value, key)
+                    break
+                except BufferError:
+                    continue
+        except KafkaException as error:
+            report.on_delivery(error.args[0], _Unsent(value))
+    report.produced += len(values)
+    producer.poll(0)
 
 
-def ride_records(rides: Iterable[dict]) -> Iterable[tuple[bytes, bytes]]:
-    """Key each ride by its pickup zone (rides of one zone stay in order) and encode it as JSON."""
-    for ride in rides:
-        yield str(ride["PULocationID"]).encode(), encode_json(ride)
+class _Unsent:
+    def __init__(self, value: str | bytes) -> None:
+        self._value = value.encode() if isinstance(value, str) else value
+
+    def value(self) -> bytes:
+        return self._value
 
 
-def run_datagen(
-    kafka: KafkaSettings,
-    topic: str,
-    *,
-    rate: float,
-    backfill: timedelta,
-    duration: timedelta | None,
-    seed: int = 42,
-    disorder_s: float = 5.0,
+@dataclass
+class ProduceJob:
+    """A stream of Arrow batches to produce, with its key, value format, pacing and restamping."""
+
+    topic: str
+    key: str | None
+    value_format: str
+    event_time: str
+    dropoff_time: str | None = None
+    rate: float | None = None
+    speedup: float | None = None
+    restamp: bool = False
+    limit: int | None = None
+
+
+def produce_batches(
+    producer: Producer,
+    job: ProduceJob,
+    batches: Iterable[pa.RecordBatch],
+    report: DeliveryReport,
+    progress: Progress | None = None,
+    flush_timeout_s: float = 60.0,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC).replace(tzinfo=None),
 ) -> DeliveryReport:
-    """Backfill ``backfill`` of past rides at ``rate``, then produce live rides at ``rate``/s.
+    """Encode, pace and produce ``batches``; flush; return the completed ``report``.
 
-    Live rides carry pickup times near now (up to ``disorder_s`` in the past), so event-time
-    windows close while a demo runs. Runs until ``duration`` has passed, or forever when None;
-    Ctrl-C (KeyboardInterrupt) ends it normally, after delivering what was produced.
+    Ctrl-C stops producing, delivers what was already handed over, and reports it.
     """
-    producer = make_producer(kafka)
-    report = DeliveryReport()
-    now = datetime.now(UTC).replace(tzinfo=None)
-    backlog = int(backfill.total_seconds() * rate)
-    produce(
-        producer,
-        topic,
-        ride_records(rides_between(now - backfill, now, backlog, seed, disorder_s)),
-        report,
-    )
-    producer.flush(30)
-    print(
-        f"datagen: backfilled {report.sent} rides covering the last {backfill} into {topic!r}",
-        file=sys.stderr,
-        flush=True,
-    )
-
-    rng = random.Random(seed + 1)
-    started = time.monotonic()
-    produced = 0
+    pacer = Pacer(job.rate, job.speedup)
+    shift_us: int | None = None
+    first_event_us = 0
     try:
-        while duration is None or time.monotonic() - started < duration.total_seconds():
-            due = int((time.monotonic() - started) * rate) - produced
-            if due > 0:
-                pickup_now = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
-                rides = (
-                    make_ride(rng, pickup_now - timedelta(seconds=int(rng.uniform(0, disorder_s))))
-                    for _ in range(due)
+        for batch in batches:
+            if job.limit is not None:
+                left = job.limit - report.produced
+                if left <= 0:
+                    break
+                batch = batch.slice(0, left)
+            # Due times come from the file's own event times, before any restamping.
+            due = (
+                pacer.due_offsets(batch.column(job.event_time).cast(pa.int64()))
+                if job.speedup
+                else None
+            )
+            if job.restamp:
+                if shift_us is None:
+                    first_event_us = pc.min(batch.column(job.event_time).cast(pa.int64())).as_py()
+                    first_event_us = first_event_us or 0
+                    shift_us = _epoch_us(now()) - first_event_us
+                batch = restamp(
+                    batch, job.event_time, job.dropoff_time, shift_us, job.speedup, first_event_us
                 )
-                produce(producer, topic, ride_records(rides), report)
-                produced += due
-            producer.poll(0.05)
+            encoded = value_array(batch, job.value_format)
+            report.bytes += pc.sum(pc.binary_length(encoded)).as_py() or 0
+            values = encoded.to_pylist()
+            keys = encode_keys(batch, job.key)
+            position = 0
+            while position < len(values):
+                count = pacer.take(len(values) - position, due, position)
+                send(
+                    producer,
+                    job.topic,
+                    keys[position : position + count],
+                    values[position : position + count],
+                    report,
+                )
+                position += count
+                if progress:
+                    progress.update(report.produced, report.bytes)
     except KeyboardInterrupt:
-        pass
+        print(f"\nstopping: delivering the {len(producer):,} records in flight", file=sys.stderr)
     finally:
-        producer.flush(30)
+        report.undelivered = producer.flush(flush_timeout_s)
+        report.finished = time.monotonic()
+        if progress:
+            progress.update(report.produced, report.bytes, force=True)
+            progress.close()
     return report
+
+
+def _epoch_us(moment: datetime) -> int:
+    return int((moment - datetime(1970, 1, 1)) / timedelta(microseconds=1))

@@ -10,7 +10,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from ridestream.config import KafkaSettings
 from ridestream.kafka.datagen import encode_json
-from ridestream.kafka.producer import DeliveryReport, make_producer, produce
+from ridestream.kafka.producer import DeliveryReport, make_producer, send
 
 
 def create_topic(bootstrap: str, topic: str, partitions: int = 1) -> None:
@@ -20,10 +20,10 @@ def create_topic(bootstrap: str, topic: str, partitions: int = 1) -> None:
 
 
 def produce_values(bootstrap: str, topic: str, values: list[bytes]) -> None:
-    producer = make_producer(KafkaSettings(bootstrap_servers=bootstrap))
     report = DeliveryReport()
-    produce(producer, topic, ((None, value) for value in values), report)
-    producer.flush(30)
+    producer = make_producer(KafkaSettings(bootstrap_servers=bootstrap), {"acks": "all"}, report)
+    send(producer, topic, [None] * len(values), values, report)
+    report.undelivered = producer.flush(30)
     assert report.failed == 0 and report.sent == len(values), report.errors
 
 

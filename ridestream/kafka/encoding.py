@@ -1,0 +1,96 @@
+"""Encode Arrow record batches as Kafka values (JSON or CSV) and keys, column at a time.
+
+Encoding a million rides through ``json.dumps`` row by row costs more than producing them; Arrow's
+compute kernels build the same text for a whole batch at once. The output is exactly what the
+jobs parse: JSON objects with the declared field names, timestamps as ``YYYY-MM-DD HH:MM:SS``
+(the TLC files' own wall-clock form), ``null`` for a missing value; or the course's comma-separated
+values in the declared field order, empty for a missing value.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+VALUE_FORMATS = ("json", "csv")
+TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S"
+
+
+def _text(column: pa.Array) -> pa.Array:
+    """Return ``column`` as strings (null stays null), timestamps to the second."""
+    kind = column.type
+    if pa.types.is_timestamp(kind):
+        # Arrow's cast of a zone-less timestamp to text is 'YYYY-MM-DD HH:MM:SS' at second
+        # precision, and ~30x faster than strftime.
+        return column.cast(pa.timestamp("s"), safe=False).cast(pa.string())
+    if pa.types.is_floating(kind):
+        column = pc.if_else(pc.is_finite(column), column, pa.scalar(None, kind))
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+        return column
+    return column.cast(pa.string())
+
+
+def _json_string(text: pa.Array) -> pa.Array:
+    escaped = text
+    for raw, replacement in (
+        ("\\", "\\\\"),
+        ('"', '\\"'),
+        ("\n", "\\n"),
+        ("\r", "\\r"),
+        ("\t", "\\t"),
+    ):
+        escaped = pc.replace_substring(escaped, raw, replacement)
+    return pc.binary_join_element_wise('"', escaped, '"', "")
+
+
+def json_values(batch: pa.RecordBatch | pa.Table) -> pa.Array:
+    """Return one JSON object per row, with every column of ``batch`` as a field."""
+    members = []
+    for name, column in zip(batch.schema.names, batch.columns, strict=True):
+        column = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+        text = _text(column)
+        quoted = pa.types.is_timestamp(column.type) or pa.types.is_string(column.type)
+        value = _json_string(text) if quoted else text
+        value = pc.fill_null(value, "null")
+        members.append(pc.binary_join_element_wise(f'"{name}":', value, ""))
+    body = pc.binary_join_element_wise(*members, ",")
+    return pc.binary_join_element_wise("{", body, "}", "")
+
+
+def csv_values(batch: pa.RecordBatch | pa.Table) -> pa.Array:
+    """Return one comma-separated line per row (no header, declared column order)."""
+    members = []
+    for column in batch.columns:
+        column = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+        text = _text(column)
+        if pa.types.is_string(column.type):
+            needs_quotes = pc.match_substring_regex(text, r'[",\n\r]')
+            quoted = pc.binary_join_element_wise(
+                '"', pc.replace_substring(text, '"', '""'), '"', ""
+            )
+            text = pc.if_else(pc.fill_null(needs_quotes, False), quoted, text)
+        members.append(pc.fill_null(text, ""))
+    return pc.binary_join_element_wise(*members, ",")
+
+
+def value_array(batch: pa.RecordBatch | pa.Table, value_format: str) -> pa.Array:
+    """Return the Kafka values of ``batch`` in ``value_format`` ('json' or 'csv') as strings."""
+    if value_format == "json":
+        return json_values(batch)
+    if value_format == "csv":
+        return csv_values(batch)
+    raise ValueError(f"value format {value_format!r}: choose one of {', '.join(VALUE_FORMATS)}")
+
+
+def encode_values(batch: pa.RecordBatch | pa.Table, value_format: str) -> list[str]:
+    """Return the Kafka values of ``batch`` in ``value_format`` as Python strings."""
+    return value_array(batch, value_format).to_pylist()
+
+
+def encode_keys(batch: pa.RecordBatch | pa.Table, key: str | None) -> list[str | None]:
+    """Return the Kafka keys of ``batch``: column ``key`` as text, or all None (no key)."""
+    if key is None:
+        return [None] * batch.num_rows
+    column = batch.column(key)
+    column = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    return _text(column).to_pylist()
