@@ -153,6 +153,7 @@ def consume(
             consumer.assign([TopicPartition(topic, p, offset) for p in partitions])
         at_end: set[int] = set()
         last_message = time.monotonic()
+        next_offsets: dict[int, int] = {}
         while True:
             message = consumer.poll(0.5)
             if message is None:
@@ -169,8 +170,13 @@ def consume(
                 raise RuntimeError(f"reading {topic!r} failed: {error.str()}")
             last_message = time.monotonic()
             at_end.discard(message.partition())
+            next_offsets[message.partition()] = message.offset() + 1
             yield decode(message)
-            if group:
-                consumer.commit(message=message, asynchronous=True)
     finally:
+        if group and next_offsets:
+            # Commit what the caller has seen (including the record it stopped at), once.
+            consumer.commit(
+                offsets=[TopicPartition(topic, p, o) for p, o in next_offsets.items()],
+                asynchronous=False,
+            )
         consumer.close()

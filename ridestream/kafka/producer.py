@@ -98,7 +98,7 @@ class Pacer:
             raise ValueError("choose a fixed rate or an event-time replay, not both")
         self.rate = rate
         self.speedup = speedup
-        self.started = time.monotonic()
+        self.started: float | None = None  # the clock starts at the first record
         self.allowed = 0
         self.first_event_us: int | None = None
 
@@ -119,6 +119,11 @@ class Pacer:
 
     def take(self, remaining: int, due: list[float] | None, position: int) -> int:
         """Return how many of the ``remaining`` records may be sent now (waits until >= 1)."""
+        if self.started is None:
+            self.started = time.monotonic()
+            if self.rate is not None:
+                self.allowed = 1
+                return 1
         while True:
             elapsed = time.monotonic() - self.started
             if self.rate is not None:
