@@ -213,6 +213,10 @@ class RideGenerator:
         """Return the in-order event time of record ``index``."""
         return self.start + timedelta(seconds=index / self.rate)
 
+    def ride(self) -> dict:
+        """Return the next record as a dict (malformed ones included as their intended ride)."""
+        return self._record()[0]
+
     def _record(self) -> tuple[dict, str]:
         rng, mix = self.rng, self.mix
         pickup = self.base_time(self.index).replace(microsecond=0)

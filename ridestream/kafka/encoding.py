@@ -9,6 +9,8 @@ values in the declared field order, empty for a missing value.
 
 from __future__ import annotations
 
+import json
+
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -30,31 +32,37 @@ def _text(column: pa.Array) -> pa.Array:
     return column.cast(pa.string())
 
 
-def _json_string(text: pa.Array) -> pa.Array:
-    escaped = text
-    for raw, replacement in (
-        ("\\", "\\\\"),
-        ('"', '\\"'),
-        ("\n", "\\n"),
-        ("\r", "\\r"),
-        ("\t", "\\t"),
-    ):
-        escaped = pc.replace_substring(escaped, raw, replacement)
-    return pc.binary_join_element_wise('"', escaped, '"', "")
+def _json_escaped(text: pa.Array) -> pa.Array:
+    """Escape what JSON strings cannot hold raw (rare in trip data: the check is all it costs)."""
+    if not pc.any(pc.match_substring_regex(text, r'[\\"\x00-\x1f]')).as_py():
+        return text
+    return pa.array(
+        [None if value is None else json.dumps(value)[1:-1] for value in text.to_pylist()],
+        pa.string(),
+    )
 
 
 def json_values(batch: pa.RecordBatch | pa.Table) -> pa.Array:
-    """Return one JSON object per row, with every column of ``batch`` as a field."""
-    members = []
+    """Return one JSON object per row, with every column of ``batch`` as a field.
+
+    The whole object is one ``binary_join_element_wise`` over literal pieces and column text:
+    a null column value makes its piece null, which the join replaces with ``null``.
+    """
+    pieces: list[pa.Array | str] = []
+    opening = "{"
     for name, column in zip(batch.schema.names, batch.columns, strict=True):
         column = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
         text = _text(column)
-        quoted = pa.types.is_timestamp(column.type) or pa.types.is_string(column.type)
-        value = _json_string(text) if quoted else text
-        value = pc.fill_null(value, "null")
-        members.append(pc.binary_join_element_wise(f'"{name}":', value, ""))
-    body = pc.binary_join_element_wise(*members, ",")
-    return pc.binary_join_element_wise("{", body, "}", "")
+        if pa.types.is_timestamp(column.type):
+            value = pc.binary_join_element_wise('"', text, '"', "")  # digits, no escaping
+        elif pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+            value = pc.binary_join_element_wise('"', _json_escaped(text), '"', "")
+        else:
+            value = text
+        pieces += [f'{opening}"{name}":', pc.fill_null(value, "null")]
+        opening = ","
+    pieces.append("}")
+    return pc.binary_join_element_wise(*pieces, "")
 
 
 def csv_values(batch: pa.RecordBatch | pa.Table) -> pa.Array:

@@ -90,3 +90,23 @@ def test_secrets_come_from_named_environment_variables(monkeypatch):
     monkeypatch.setenv("RIDES_TEST_SECRET", "s3cret")
     assert settings.kafka.client_config()["sasl.password"] == "s3cret"
     assert settings.kafka.spark_options()["kafka.sasl.password"] == "s3cret"
+
+
+def test_producers_default_to_settings_that_do_not_lose_data():
+    producer = build_settings("local", load_profile("local")).producer
+    assert producer["acks"] == "all"
+    assert producer["enable.idempotence"] is True
+    assert producer["compression.type"] == "lz4" and producer["linger.ms"] == 20
+
+
+def test_a_profile_overrides_any_client_setting():
+    values = {
+        **load_profile("local"),
+        "producer": {"linger.ms": 5, "client.id": "mine"},
+        "consumer": {"fetch.max.bytes": 1024},
+    }
+    settings = build_settings("local", values)
+    assert settings.producer["linger.ms"] == 5 and settings.producer["client.id"] == "mine"
+    assert settings.producer["acks"] == "all"  # the rest of the defaults stay
+    assert settings.consumer["fetch.max.bytes"] == 1024
+    assert settings.consumer["enable.auto.commit"] is False
