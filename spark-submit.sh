@@ -45,6 +45,8 @@ for ((i = 0; i < ${#job_args[@]}; i++)); do
 done
 
 jars="$(python -m ridestream.jars spark)" || exit 1
+# The package's own code, for executors on a cluster (--master spark://..., yarn, k8s://...).
+pyfiles="$(python -m ridestream.pyfiles)" || exit 1
 
 if ! $wants_help; then
   trap 'exit 130' INT TERM
@@ -58,6 +60,7 @@ fi
 status=0
 (trap '' INT; exec spark-submit \
   --jars "$jars" \
+  --py-files "$pyfiles" \
   --driver-java-options "-Dlog4j2.configurationFile=$RIDESTREAM_ROOT/conf/log4j2.properties" \
   --conf spark.ui.showConsoleProgress=false \
   ${spark_args[@]+"${spark_args[@]}"} \

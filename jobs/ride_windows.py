@@ -28,6 +28,7 @@ from ridestream.config import Settings, add_settings_arguments, settings_from_ar
 from ridestream.errors import run_main
 from ridestream.kafka.admin import check_topics
 from ridestream.parsing import parse_rides, rejected_records, valid_rides
+from ridestream.progress import ProgressReporter, wait_for_listener
 from ridestream.runtime import await_queries, start_query, stop_on_signals
 from ridestream.schemas import ride_schema
 from ridestream.session import build_session
@@ -56,22 +57,37 @@ def build_writers(rides_raw: DataFrame, settings: Settings) -> dict[str, DataStr
 
 def main(spark: SparkSession, settings: Settings, stop: threading.Event | None = None) -> int:
     """Run ride_windows until its queries end (trigger 'available-now') or ``stop`` is set."""
-    rides_raw = read_kafka_stream(spark, settings.kafka, settings.source)
-    queries = [
-        start_query(writer, name, settings.query)
-        for name, writer in build_writers(rides_raw, settings).items()
-    ]
-    print(
-        f"{JOB_NAME}: reading {settings.source.topic!r} from {settings.kafka.bootstrap_servers}; "
-        f"{settings.window.kind} windows of {settings.window.gap or settings.window.size}"
-        f"{f' sliding {settings.window.slide}' if settings.window.kind == 'hopping' else ''}"
-        f" by {', '.join(settings.window.group_by)}, watermark {settings.window.watermark}; "
-        f"{settings.sink.output_mode} to {settings.sink.kind}; rejects to {settings.dead_letter.kind}",
-        file=sys.stderr,
-        flush=True,
+    reporter = ProgressReporter(
+        show={JOB_NAME} if settings.query.progress else set(),
+        metrics_file=settings.query.metrics_file,
     )
-    if await_queries(queries, stop):
-        print(f"{JOB_NAME}: stopped; run again to resume from the checkpoint", file=sys.stderr)
+    spark.streams.addListener(reporter)
+    try:
+        rides_raw = read_kafka_stream(spark, settings.kafka, settings.source)
+        queries = [
+            start_query(writer, name, settings.query)
+            for name, writer in build_writers(rides_raw, settings).items()
+        ]
+        print(
+            f"{JOB_NAME}: reading {settings.source.topic!r} from {settings.kafka.bootstrap_servers}; "
+            f"{settings.window.kind} windows of {settings.window.gap or settings.window.size}"
+            f"{f' sliding {settings.window.slide}' if settings.window.kind == 'hopping' else ''}"
+            f" by {', '.join(settings.window.group_by)}, watermark {settings.window.watermark}; "
+            f"{settings.sink.output_mode} to {settings.sink.kind}; rejects to {settings.dead_letter.kind}",
+            file=sys.stderr,
+            flush=True,
+        )
+        stopped = await_queries(queries, stop)
+        wait_for_listener(reporter, queries)
+        print(
+            f"{JOB_NAME}: {'stopped' if stopped else 'finished'} after "
+            f"{reporter.summary(JOB_NAME)}"
+            + ("; run again to resume from the checkpoint" if stopped else ""),
+            file=sys.stderr,
+            flush=True,
+        )
+    finally:
+        spark.streams.removeListener(reporter)
     return 0
 
 

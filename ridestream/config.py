@@ -186,6 +186,8 @@ class QuerySettings:
 
     trigger: str = "10 seconds"
     checkpoint_dir: Path = Path("checkpoints")
+    progress: bool = True  # a line per micro-batch on stderr
+    metrics_file: Path | None = None  # every batch's progress JSON, appended one per line
 
     def __post_init__(self) -> None:
         if self.trigger not in ("available-now", "once"):
@@ -233,6 +235,14 @@ class Settings:
     # librdkafka settings: conf/clients.toml, then the profile's [producer] / [consumer]
     producer: Mapping[str, Any] = field(default_factory=lambda: _frozen({}))
     consumer: Mapping[str, Any] = field(default_factory=lambda: _frozen({}))
+
+
+def on_off(text: str) -> bool:
+    """Parse 'on' or 'off' (a flag's value) into a bool."""
+    values = {"on": True, "off": False, "true": True, "false": False}
+    if text.lower() not in values:
+        raise ValueError(f"{text!r}: say on or off")
+    return values[text.lower()]
 
 
 @dataclass(frozen=True)
@@ -315,6 +325,20 @@ OVERRIDES: tuple[Override, ...] = (
         Path,
         "PATH",
     ),
+    Override(
+        "--progress",
+        "query.progress",
+        "a progress line per micro-batch on stderr: on|off",
+        on_off,
+        "on|off",
+    ),
+    Override(
+        "--metrics-file",
+        "query.metrics_file",
+        "append every micro-batch's progress JSON to this file (one object per line)",
+        Path,
+        "PATH",
+    ),
     Override("--master", "spark.master", "Spark master (default: spark-submit's, or local[*])"),
     Override(
         "--shuffle-partitions",
@@ -340,7 +364,7 @@ _SECTIONS = {
 }
 _CLIENT_SECTIONS = ("producer", "consumer")
 CLIENTS_FILE = CONF_DIR / "clients.toml"
-_PATH_KEYS = {"sink.path", "dead_letter.path", "query.checkpoint_dir"}
+_PATH_KEYS = {"sink.path", "dead_letter.path", "query.checkpoint_dir", "query.metrics_file"}
 
 
 def profile_path(profile: str) -> Path:

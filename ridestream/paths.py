@@ -11,6 +11,10 @@ import os
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
+if not PROJECT_ROOT.is_dir():
+    # Imported from the --py-files zip (spark-submit puts it first on the driver's path): the
+    # schemas and profiles are still in the checkout, which bootstrap.sh exports.
+    PROJECT_ROOT = Path(os.environ.get("RIDESTREAM_ROOT", Path.cwd()))
 SCHEMAS_DIR = PROJECT_ROOT / "schemas"
 CONF_DIR = PROJECT_ROOT / "conf"
 

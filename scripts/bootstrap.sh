@@ -6,7 +6,7 @@
 #   RIDESTREAM_HOME   jars, Ivy cache, broker data, output  (default: <checkout>/.ridestream)
 #   RIDESTREAM_PYTHON the interpreter to build the venv from (default: python3)
 
-RIDESTREAM_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export RIDESTREAM_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 RIDESTREAM_VENV="${RIDESTREAM_VENV:-$RIDESTREAM_ROOT/.venv}"
 export RIDESTREAM_HOME="${RIDESTREAM_HOME:-$RIDESTREAM_ROOT/.ridestream}"
 

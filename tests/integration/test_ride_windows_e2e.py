@@ -7,92 +7,26 @@ Python, and the malformed records must sit in the dead-letter sink with their re
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import os
-import subprocess
-from datetime import datetime, timedelta
-from pathlib import Path
+from datetime import datetime
 
 import pytest
 
-from ridestream.kafka.datagen import rides_between
 from ridestream.local import free_port
-from ridestream.paths import PROJECT_ROOT
-from tests.integration.helpers import (
-    consume_all,
-    create_topic,
-    encode_all,
-    expected_tumbling_windows,
-    produce_values,
+from tests.integration.helpers import consume_all, expected_tumbling_windows
+from tests.integration.jobs import (
+    MALFORMED,
+    MALFORMED_REASONS,
+    WATERMARK,
+    WINDOW,
+    assert_windows_equal,
+    job_flags,
+    load_job,
+    spark_submit,
+    write_profile,
 )
 
 pytestmark = pytest.mark.integration
-
-WINDOW = timedelta(minutes=5)
-WATERMARK = timedelta(minutes=5)
-MALFORMED = {5: b"{not json", 150: b"\xff\xfe\x00", 300: b'{"PULocationID": 1}'}
-MALFORMED_REASONS = ["malformed_json", "not_utf8", "missing_field:tpep_pickup_datetime"]
-
-
-@pytest.fixture(scope="module")
-def rides_topic(kafka_broker):
-    """A one-partition topic of 400 rides over 40 minutes, out of order by up to 90 s."""
-    rides = list(
-        rides_between(
-            datetime(2024, 5, 1, 8, 0), datetime(2024, 5, 1, 8, 40), 400, seed=7, disorder_s=90
-        )
-    )
-    values = encode_all(rides)
-    for position, value in sorted(MALFORMED.items()):
-        values.insert(position, value)
-    topic = "rides_e2e"
-    create_topic(kafka_broker.bootstrap_servers, topic, partitions=1)
-    produce_values(kafka_broker.bootstrap_servers, topic, values)
-    return topic, rides
-
-
-def job_flags(topic: str, tmp_path: Path) -> list[str]:
-    return [
-        "--topic",
-        topic,
-        "--window",
-        "5 minutes",
-        "--watermark",
-        "5 minutes",
-        "--trigger",
-        "available-now",
-        "--max-offsets-per-trigger",
-        "60",
-        "--checkpoint-dir",
-        str(tmp_path / "checkpoints"),
-        "--shuffle-partitions",
-        "2",
-    ]
-
-
-def write_profile(tmp_path: Path, bootstrap: str) -> Path:
-    profile = tmp_path / "test.toml"
-    profile.write_text(f'[kafka]\nbootstrap_servers = "{bootstrap}"\n[embedded]\nkafka = false\n')
-    return profile
-
-
-def assert_windows_equal(actual: dict, expected: dict) -> None:
-    assert actual.keys() == expected.keys()
-    for key, (count, total, tip, distance) in expected.items():
-        assert actual[key][0] == count, key
-        assert actual[key][1:] == pytest.approx((total, tip, distance)), key
-
-
-def spark_submit(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [str(PROJECT_ROOT / "spark-submit.sh"), "jobs/ride_windows.py", *args],
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=900,
-        env={**os.environ, "RIDESTREAM_PROFILE": "local"},
-    )
 
 
 def test_spark_submit_writes_the_windows_and_rejects_to_delta(
@@ -133,15 +67,6 @@ def test_spark_submit_writes_the_windows_and_rejects_to_delta(
     rejects = spark.read.format("delta").load(str(tmp_path / "rejects")).orderBy("offset").collect()
     assert [row.reason for row in rejects] == MALFORMED_REASONS
     assert [bytes(row.value) for row in rejects] == [MALFORMED[p] for p in sorted(MALFORMED)]
-
-
-def load_job():
-    spec = importlib.util.spec_from_file_location(
-        "ride_windows", PROJECT_ROOT / "jobs/ride_windows.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_main_writes_keyed_windows_and_dead_letters_to_kafka(

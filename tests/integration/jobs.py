@@ -1,0 +1,70 @@
+"""Running ride_windows in tests: the known input, flags, profiles, and the job module itself."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from ridestream.paths import PROJECT_ROOT
+
+WINDOW = timedelta(minutes=5)
+WATERMARK = timedelta(minutes=5)
+MALFORMED = {5: b"{not json", 150: b"\xff\xfe\x00", 300: b'{"PULocationID": 1}'}
+MALFORMED_REASONS = ["malformed_json", "not_utf8", "missing_field:tpep_pickup_datetime"]
+
+
+def job_flags(topic: str, tmp_path: Path) -> list[str]:
+    return [
+        "--topic",
+        topic,
+        "--window",
+        "5 minutes",
+        "--watermark",
+        "5 minutes",
+        "--trigger",
+        "available-now",
+        "--max-offsets-per-trigger",
+        "60",
+        "--checkpoint-dir",
+        str(tmp_path / "checkpoints"),
+        "--shuffle-partitions",
+        "2",
+    ]
+
+
+def write_profile(tmp_path: Path, bootstrap: str) -> Path:
+    profile = tmp_path / "test.toml"
+    profile.write_text(f'[kafka]\nbootstrap_servers = "{bootstrap}"\n[embedded]\nkafka = false\n')
+    return profile
+
+
+def assert_windows_equal(actual: dict, expected: dict) -> None:
+    assert actual.keys() == expected.keys()
+    for key, (count, total, tip, distance) in expected.items():
+        assert actual[key][0] == count, key
+        assert actual[key][1:] == pytest.approx((total, tip, distance)), key
+
+
+def spark_submit(*args: str, spark_args: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(PROJECT_ROOT / "spark-submit.sh"), *spark_args, "jobs/ride_windows.py", *args],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env={**os.environ, "RIDESTREAM_PROFILE": "local"},
+    )
+
+
+def load_job():
+    spec = importlib.util.spec_from_file_location(
+        "ride_windows", PROJECT_ROOT / "jobs/ride_windows.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
