@@ -16,11 +16,10 @@ import time
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Consumer
+from confluent_kafka import Consumer, Producer
 
 from ridestream.config import Settings, build_settings, load_profile
 from ridestream.kafka.admin import KafkaUnavailable, check_topics, ensure_topic
-from ridestream.kafka.producer import DeliveryReport, make_producer, produce
 from ridestream.local import EmbeddedKafka, SaslSslListener, free_port
 from ridestream.paths import PROJECT_ROOT, ridestream_home
 from ridestream.sources import read_kafka_batch
@@ -77,16 +76,20 @@ def settings(sasl_broker, monkeypatch) -> Settings:
 
 @pytest.fixture(scope="module")
 def produced(sasl_broker):
-    """RECORDS produced over SASL_SSL with the profile's settings."""
+    """RECORDS produced over SASL_SSL by a plain confluent-kafka producer with the profile's config."""
     with pytest.MonkeyPatch.context() as env:
         for name, value in cloud_env(sasl_broker).items():
             env.setenv(name, value)
         kafka = build_settings("confluent-cloud", cloud_profile(sasl_broker)).kafka
         ensure_topic(kafka, TOPIC, partitions=1)
-        producer, report = make_producer(kafka), DeliveryReport()
-        produce(producer, TOPIC, RECORDS, report)
-        producer.flush(30)
-    assert report.failed == 0 and report.sent == len(RECORDS), report.errors
+        producer = Producer({**kafka.client_config(), "acks": "all", "log_level": 0})
+        failures = []
+        for key, value in RECORDS:
+            producer.produce(
+                TOPIC, value=value, key=key, on_delivery=lambda e, _: e and failures.append(e)
+            )
+        remaining = producer.flush(30)
+    assert remaining == 0 and not failures, failures
     return RECORDS
 
 
