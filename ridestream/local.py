@@ -6,6 +6,9 @@ an admin call that sees the broker, not an open port: the port opens before the 
 
 >>> broker = EmbeddedKafka(data_dir=Path("/tmp/k"), port=19092)   # doctest: +SKIP
 >>> broker.start(); broker.bootstrap_servers; broker.stop()        # doctest: +SKIP
+
+Optionally it also opens a SASL_SSL listener with PLAIN users, the shape of Confluent Cloud, for
+testing a client profile locally (see :class:`SaslSslListener` and :mod:`ridestream.tls`).
 """
 
 from __future__ import annotations
@@ -16,10 +19,13 @@ import signal
 import socket
 import subprocess
 import time
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ridestream import jars
+from ridestream.config import quote_jaas
+from ridestream.tls import BrokerTls
 
 _BROKER_MAIN = "kafka.Kafka"
 _STORAGE_TOOL = "kafka.tools.StorageTool"
@@ -74,6 +80,52 @@ def pid_alive(pid: int) -> bool:
     return state != "Z"
 
 
+@dataclass(frozen=True)
+class SaslSslListener:
+    """A SASL_SSL listener with PLAIN users: what Confluent Cloud offers its clients.
+
+    Parameters
+    ----------
+    port
+        The listener's port on ``tls.host`` (127.0.0.1 unless the certificate says otherwise).
+    users
+        Username -> password of every client allowed in; never shown in ``repr``.
+    tls
+        The broker's keystore (see :func:`ridestream.tls.create_broker_tls`); clients trust
+        ``tls.ca_pem``.
+    """
+
+    port: int
+    users: Mapping[str, str] = field(repr=False)
+    tls: BrokerTls
+
+    @property
+    def bootstrap_servers(self) -> str:
+        """Return the address SASL_SSL clients connect to."""
+        return f"{self.tls.host}:{self.port}"
+
+    def properties(self) -> dict[str, str]:
+        """Return the broker properties of this listener (named ``SASL_SSL``)."""
+        # The broker side of PLAIN needs only the user_<name>="<password>" entries: inter-broker
+        # and controller traffic stay on PLAINTEXT, so the broker never logs in as a client here.
+        users = " ".join(f"user_{name}={quote_jaas(pw)}" for name, pw in self.users.items())
+        prefix = "listener.name.sasl_ssl."
+        return {
+            f"{prefix}sasl.enabled.mechanisms": "PLAIN",
+            f"{prefix}plain.sasl.jaas.config": (
+                f"org.apache.kafka.common.security.plain.PlainLoginModule required {users};"
+            ),
+            f"{prefix}ssl.keystore.type": "PKCS12",
+            f"{prefix}ssl.keystore.location": str(self.tls.keystore),
+            f"{prefix}ssl.keystore.password": self.tls.password,
+        }
+
+
+def _properties_value(value: str) -> str:
+    """Escape a value for a Java ``.properties`` file (a backslash starts an escape there)."""
+    return value.replace("\\", "\\\\").replace("\n", "\\n")
+
+
 @dataclass
 class EmbeddedKafka:
     """A single-node KRaft broker + controller on 127.0.0.1.
@@ -86,6 +138,8 @@ class EmbeddedKafka:
         The PLAINTEXT client port; the controller listens on ``controller_port``.
     heap
         JVM heap; 512m is plenty for development and tests.
+    sasl_ssl
+        An extra SASL_SSL listener with PLAIN users; None (the default) opens none.
     """
 
     data_dir: Path
@@ -93,6 +147,7 @@ class EmbeddedKafka:
     controller_port: int | None = None
     heap: str = "512m"
     auto_create_topics: bool = True
+    sasl_ssl: SaslSslListener | None = None
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir)
@@ -129,15 +184,20 @@ class EmbeddedKafka:
     def _properties(self) -> str:
         # Single-node trap: internal topics default to replication 3 / min ISR 2, and consumer
         # groups and transactions never work unless they are brought down to 1.
+        listeners = [f"PLAINTEXT://127.0.0.1:{self.port}"]
+        protocols = ["PLAINTEXT:PLAINTEXT", "CONTROLLER:PLAINTEXT"]
+        if self.sasl_ssl is not None:
+            listeners.append(f"SASL_SSL://{self.sasl_ssl.bootstrap_servers}")
+            protocols.append("SASL_SSL:SASL_SSL")
         lines = {
             "process.roles": "broker,controller",
             "node.id": "1",
             "controller.quorum.voters": f"1@127.0.0.1:{self.controller_port}",
-            "listeners": f"PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}",
-            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{self.port}",
+            "listeners": ",".join([*listeners, f"CONTROLLER://127.0.0.1:{self.controller_port}"]),
+            "advertised.listeners": ",".join(listeners),
             "controller.listener.names": "CONTROLLER",
             "inter.broker.listener.name": "PLAINTEXT",
-            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "listener.security.protocol.map": ",".join(protocols),
             "log.dirs": str(self.data_dir / "logs"),
             "num.partitions": "1",
             "auto.create.topics.enable": str(self.auto_create_topics).lower(),
@@ -148,7 +208,9 @@ class EmbeddedKafka:
             "share.coordinator.state.topic.min.isr": "1",
             "group.initial.rebalance.delay.ms": "0",
         }
-        return "".join(f"{key}={value}\n" for key, value in lines.items())
+        if self.sasl_ssl is not None:
+            lines.update(self.sasl_ssl.properties())
+        return "".join(f"{key}={_properties_value(value)}\n" for key, value in lines.items())
 
     def _java(self, main_class: str, *args: str, **popen: object) -> list[str]:
         classpath = ":".join(str(jar) for jar in jars.resolve("kafka"))
@@ -192,7 +254,10 @@ class EmbeddedKafka:
         if self.is_running():
             self.wait_ready(timeout)
             return
-        for port in (self.port, self.controller_port):
+        ports = [self.port, self.controller_port]
+        if self.sasl_ssl is not None:
+            ports.append(self.sasl_ssl.port)
+        for port in ports:
             if not port_is_free(port):
                 raise BrokerError(
                     f"port {port} on 127.0.0.1 is taken by another process: stop it, or give the "

@@ -83,13 +83,18 @@ def test_unknown_profile_lists_known_ones():
 def test_secrets_come_from_named_environment_variables(monkeypatch):
     settings = build_settings(
         "x",
-        {"kafka": {"bootstrap_servers": "h:1", "secrets": {"sasl.password": "RIDES_TEST_SECRET"}}},
+        {
+            "kafka": {
+                "bootstrap_servers": "h:1",
+                "secrets": {"ssl.key.password": "RIDES_TEST_SECRET"},
+            }
+        },
     )
     with pytest.raises(ConfigError, match="RIDES_TEST_SECRET, which is not set"):
         settings.kafka.client_config()
     monkeypatch.setenv("RIDES_TEST_SECRET", "s3cret")
-    assert settings.kafka.client_config()["sasl.password"] == "s3cret"
-    assert settings.kafka.spark_options()["kafka.sasl.password"] == "s3cret"
+    assert settings.kafka.client_config()["ssl.key.password"] == "s3cret"
+    assert settings.kafka.spark_options()["kafka.ssl.key.password"] == "s3cret"
 
 
 def test_producers_default_to_settings_that_do_not_lose_data():
