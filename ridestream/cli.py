@@ -288,9 +288,10 @@ def cmd_topics(args: argparse.Namespace) -> int:
             retention=parse_duration(args.retention) if args.retention else None,
             cleanup_policy=args.cleanup_policy,
         )
+        replication = "default" if args.replication_factor < 0 else args.replication_factor
         print(
             f"created topic {args.name!r}: {args.partitions} partitions, replication "
-            f"{args.replication_factor}, cleanup {args.cleanup_policy}"
+            f"{replication}, cleanup {args.cleanup_policy}"
             + (f", retention {args.retention}" if args.retention else "")
         )
     elif args.action == "delete":
@@ -616,7 +617,10 @@ def build_parser() -> argparse.ArgumentParser:
     topics_create.add_argument("name")
     topics_create.add_argument("--partitions", type=int, default=2, help="(default: %(default)s)")
     topics_create.add_argument(
-        "--replication-factor", type=int, default=1, help="(default: %(default)s)"
+        "--replication-factor",
+        type=int,
+        default=-1,
+        help="copies of each partition (default: the cluster's default, 1 on the embedded broker)",
     )
     topics_create.add_argument("--retention", help="e.g. '1 day' (default: the broker's)")
     topics_create.add_argument(

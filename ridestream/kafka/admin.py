@@ -115,8 +115,11 @@ def _reach_advice(kafka: KafkaSettings) -> str:
     )
 
 
-def ensure_topic(kafka: KafkaSettings, topic: str, partitions: int, replication: int = 1) -> bool:
-    """Create ``topic`` unless it exists; return True when it was created."""
+def ensure_topic(kafka: KafkaSettings, topic: str, partitions: int, replication: int = -1) -> bool:
+    """Create ``topic`` unless it exists; return True when it was created.
+
+    ``replication`` -1 is the cluster's default (1 on the embedded broker, 3 on Confluent Cloud).
+    """
     admin = admin_client(kafka)
     if topic in admin.list_topics(timeout=10).topics:
         return False

@@ -25,7 +25,7 @@ def create_topic(
     kafka: KafkaSettings,
     topic: str,
     partitions: int = 1,
-    replication_factor: int = 1,
+    replication_factor: int = -1,
     retention: timedelta | None = None,
     cleanup_policy: str = "delete",
     config: dict[str, str] | None = None,
