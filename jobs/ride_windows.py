@@ -28,6 +28,7 @@ from ridestream.config import Settings, add_settings_arguments, settings_from_ar
 from ridestream.errors import run_main
 from ridestream.kafka.admin import check_topics
 from ridestream.parsing import parse_rides, rejected_records, valid_rides
+from ridestream.preflight import check_checkpoint, check_writable
 from ridestream.progress import ProgressReporter, wait_for_listener
 from ridestream.runtime import await_queries, start_query, stop_on_signals
 from ridestream.schemas import ride_schema
@@ -106,11 +107,36 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def query_shape(settings: Settings) -> dict[str, object]:
+    """Return what decides the windows query's state (recorded with its checkpoint)."""
+    window = settings.window
+    return {
+        "topic": settings.source.topic,
+        "window": f"{window.kind} {window.gap or window.size}"
+        + (f" sliding {window.slide}" if window.kind == "hopping" else ""),
+        "group_by": list(window.group_by),
+        "watermark": window.watermark,
+        "output_mode": settings.sink.output_mode,
+        "shuffle_partitions": settings.spark.shuffle_partitions,
+    }
+
+
+def preflight(settings: Settings) -> None:
+    """Check the output and checkpoint locations before Spark starts."""
+    check_writable(settings.query.checkpoint_dir, "checkpoints", "--checkpoint-dir")
+    if settings.sink.kind == "delta":
+        check_writable(settings.sink.path, "Delta table", "--delta-path")
+    if settings.dead_letter.kind == "delta":
+        check_writable(settings.dead_letter.path, "dead-letter Delta table", "--dead-letter-path")
+    check_checkpoint(settings.query.checkpoint_dir, JOB_NAME, query_shape(settings))
+
+
 def run(argv: list[str] | None = None) -> int:
     """Load settings, check Kafka, build the session and run :func:`main`."""
     settings = settings_from_args(parse_args(argv))
     # Fail in seconds, with a message that names the fix, before a JVM is started.
     check_topics(settings.kafka, [settings.source.topic])
+    preflight(settings)
     spark = build_session(settings.spark, app_name=JOB_NAME)
     return main(spark, settings, stop_on_signals(JOB_NAME))
 

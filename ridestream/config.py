@@ -258,10 +258,6 @@ class SinkSettings:
             raise ConfigError(
                 f"sink.output_mode {self.output_mode!r}: choose one of {', '.join(OUTPUT_MODES)}"
             )
-        if self.kind == "delta" and self.output_mode != "append":
-            raise ConfigError(
-                "the Delta sink takes output_mode 'append' (each window written once, exactly once)"
-            )
 
 
 @dataclass(frozen=True)

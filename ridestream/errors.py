@@ -24,11 +24,19 @@ EXIT_FAILURE = 1
 
 # (text found in a Spark error, what to tell the user)
 _KNOWN_SPARK_FAILURES = (
-    (
-        "STATE_STORE_",
-        "the checkpoint was written by a query of another shape (window, grouping, "
-        "shuffle partitions or state store): use a new --checkpoint-dir, or delete the old one to "
-        "start over",
+    *(
+        (
+            marker,
+            "the checkpoint was written by a query of another shape (window, grouping, "
+            "shuffle partitions or state store): use a new --checkpoint-dir, or delete the old one "
+            "to start over",
+        )
+        for marker in (
+            "SCHEMA_NOT_COMPATIBLE",
+            "NOT_MATCH_IN_STATE_METADATA",
+            "StateSchemaNotCompatible",
+            "STATE_STORE_INVALID_CONFIG_AFTER_RESTART",
+        )
     ),
     (
         "INCOMPATIBLE_DATA_FOR_TABLE",

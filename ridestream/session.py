@@ -33,6 +33,9 @@ def session_conf(settings: SparkSettings) -> dict[str, str]:
         # Event times are compared as UTC everywhere, whatever the machine's zone.
         "spark.sql.session.timeZone": "UTC",
         "spark.ui.showConsoleProgress": "false",
+        # A failure's Python exception carries the JVM's stack trace: the console shows one line
+        # (ridestream.errors), the trace file under $RIDESTREAM_HOME/logs gets all of it.
+        "spark.sql.pyspark.jvmStacktrace.enabled": "true",
     }
     conf.update(settings.conf)
     return conf

@@ -61,12 +61,67 @@ def window_writer(
     """Return the writer for ride windows to the configured sink (console, Kafka or Delta)."""
     if sink.kind == "kafka":
         writer = kafka_writer(to_window_records(windows, group_by), kafka, sink.topic)
+    elif sink.kind == "delta" and sink.output_mode == "update":
+        # Early results: every batch's changed windows are merged in, exactly once.
+        writer = windows.writeStream.foreachBatch(
+            merge_windows(str(sink.path), group_by, app_id=f"ride_windows:{sink.path}")
+        )
     elif sink.kind == "delta":
         # Append is exactly-once: the Delta sink records each batch id in the table's log.
         writer = windows.writeStream.format("delta").option("path", str(sink.path))
     else:
         writer = windows.writeStream.foreachBatch(show_windows(sink.console_rows))
     return writer.outputMode(sink.output_mode)
+
+
+TXN_APP_ID = "spark.databricks.delta.write.txnAppId"
+TXN_VERSION = "spark.databricks.delta.write.txnVersion"
+
+
+def merge_windows(path: str, group_by: tuple[str, ...], app_id: str):  # noqa: ANN201
+    """Return a foreachBatch function that upserts a batch's windows into a Delta table.
+
+    A window is keyed by its bounds and group; an update replaces its aggregates (they are
+    running totals, not increments), so a window row always holds its latest value. Each batch
+    commits with Delta's idempotent-write identifiers (``txnAppId`` = this sink, ``txnVersion`` =
+    the batch id): when a restarted query re-runs a batch that had already committed, Delta skips
+    it. The settings go on the query's own session (each streaming query runs in a clone), so no
+    other writer sees them.
+    """
+    from delta.tables import DeltaTable
+
+    keys = ("window_start", "window_end", *group_by)
+    condition = " AND ".join(f"t.`{key}` <=> s.`{key}`" for key in keys)
+
+    def merge(batch: DataFrame, batch_id: int) -> None:
+        spark = batch.sparkSession
+        # Compute the whole batch first: its state stores commit only when every partition is
+        # processed, and Spark 4.2 fails the query otherwise. A replayed batch that Delta skips
+        # (already committed) would process nothing.
+        batch = batch.persist()
+        try:
+            batch.count()
+            if not DeltaTable.isDeltaTable(spark, path):
+                # The first batch creates the table (empty, with the contract's schema).
+                batch.limit(0).write.format("delta").mode("ignore").save(path)
+            spark.conf.set(TXN_APP_ID, app_id)
+            spark.conf.set(TXN_VERSION, str(batch_id))
+            try:
+                (
+                    DeltaTable.forPath(spark, path)
+                    .alias("t")
+                    .merge(batch.alias("s"), condition)
+                    .whenMatchedUpdateAll()
+                    .whenNotMatchedInsertAll()
+                    .execute()
+                )
+            finally:
+                spark.conf.unset(TXN_APP_ID)
+                spark.conf.unset(TXN_VERSION)
+        finally:
+            batch.unpersist()
+
+    return merge
 
 
 def show_windows(rows: int):  # noqa: ANN201 - returns a foreachBatch function

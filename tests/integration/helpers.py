@@ -58,8 +58,12 @@ def consume_all(bootstrap: str, topic: str, expected_at_least: int = 1, timeout_
     return messages
 
 
-def expected_tumbling_windows(rides: list[dict], size: timedelta, watermark_delay: timedelta):
+def expected_tumbling_windows(
+    rides: list[dict], size: timedelta, watermark_delay: timedelta, closed_only: bool = True
+):
     """Compute append-mode output in plain Python: the windows closed by the final watermark.
+
+    With ``closed_only=False``, every window (what update mode ends with when no ride is late).
 
     Assumes no ride is late (the test produces rides out of order by less than the delay).
     Returns {(window_start, zone): (count, total_amount, tip_amount, avg_trip_distance)}.
@@ -79,7 +83,7 @@ def expected_tumbling_windows(rides: list[dict], size: timedelta, watermark_dela
             sum(r["trip_distance"] for r in members) / len(members),
         )
         for key, members in groups.items()
-        if key[0] + size <= watermark
+        if key[0] + size <= watermark or not closed_only
     }
 
 

@@ -43,8 +43,11 @@ def test_a_stopped_job_reports_progress_and_resumes_from_its_checkpoint(
         "--metrics-file", str(metrics),
     ]  # fmt: skip
 
-    # First run: a processing-time trigger, stopped (as by Ctrl-C) after two batches.
-    first = settings_from_args(job.parse_args([*flags, "--trigger", "1 second"]))
+    # First run: a processing-time trigger with room between batches (20 rows each, so about
+    # 20 batches in all), stopped (as by Ctrl-C) after two of them.
+    first = settings_from_args(
+        job.parse_args([*flags, "--trigger", "2 seconds", "--max-offsets-per-trigger", "20"])
+    )
     stop = threading.Event()
 
     def stop_after_two_batches() -> None:

@@ -143,3 +143,38 @@ def test_missing_topic_is_one_line_that_names_the_fix(kafka_broker, tmp_path):
     assert result.returncode == 2
     assert "topic no_such_topic does not exist" in seen
     assert "Traceback" not in seen
+
+
+def test_an_unwritable_delta_path_is_one_line_that_names_the_fix(
+    kafka_broker, rides_topic, tmp_path
+):
+    topic, _ = rides_topic
+    blocker = tmp_path / "a-file"
+    blocker.write_text("a file where a directory should be")
+    result = spark_submit(
+        "--profile", str(write_profile(tmp_path, kafka_broker.bootstrap_servers)),
+        *job_flags(topic, tmp_path), "--sink", "delta", "--delta-path", str(blocker / "windows"),
+    )  # fmt: skip
+    seen = result.stdout + result.stderr
+    assert result.returncode == 2
+    assert "cannot write the Delta table at" in seen and "choose a writable --delta-path" in seen
+    assert "Traceback" not in seen
+
+
+def test_a_checkpoint_of_another_query_shape_is_refused_with_the_fix(
+    kafka_broker, rides_topic, tmp_path
+):
+    topic, _ = rides_topic
+    profile = str(write_profile(tmp_path, kafka_broker.bootstrap_servers))
+    flags = [*job_flags(topic, tmp_path), "--sink", "delta", "--delta-path", str(tmp_path / "w")]
+    first = spark_submit("--profile", profile, *flags, "--dead-letter", "none")
+    assert first.returncode == 0, (first.stdout + first.stderr)[-3000:]
+    # The same checkpoint with 10-minute windows: Spark would carry on over 5-minute state.
+    second = spark_submit(
+        "--profile", profile, *flags, "--dead-letter", "none", "--window", "10 minutes"
+    )
+    seen = second.stdout + second.stderr
+    assert second.returncode == 2
+    assert "belongs to a query of another shape" in seen
+    assert "'tumbling 5 minutes' -> 'tumbling 10 minutes'" in seen
+    assert "use a new --checkpoint-dir" in seen and "Traceback" not in seen

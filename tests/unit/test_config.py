@@ -63,11 +63,11 @@ def test_session_windows_need_a_gap():
         WindowSettings(kind="session")
 
 
-def test_delta_sink_refuses_update_mode():
-    with pytest.raises(ConfigError, match="Delta sink takes output_mode 'append'"):
-        build_settings(
-            "local", load_profile("local"), {"sink.kind": "delta", "sink.output_mode": "update"}
-        )
+def test_delta_sink_takes_update_mode_for_early_results():
+    settings = build_settings(
+        "local", load_profile("local"), {"sink.kind": "delta", "sink.output_mode": "update"}
+    )
+    assert (settings.sink.kind, settings.sink.output_mode) == ("delta", "update")
 
 
 def test_unknown_setting_is_named():

@@ -1,0 +1,137 @@
+"""Exactly-once to Delta through crashes: kill -9 the job at random points, restart, compare.
+
+The job runs through spark-submit.sh in its own process group; each kill is SIGKILL to the whole
+group (driver JVM and Python at once, as a lost machine), after a random number of batches and a
+random delay, so some kills land mid-batch. Every restart resumes from the checkpoint. The final
+Delta tables must equal what plain Python computes from the input: each window once with its
+full count (update mode, MERGE with txnAppId/txnVersion), each malformed record once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import time
+from datetime import datetime, timedelta
+
+import pytest
+
+from ridestream.kafka.datagen import rides_between
+from ridestream.paths import PROJECT_ROOT
+from ridestream.sinks import merge_windows
+from tests.integration.helpers import (
+    create_topic,
+    encode_all,
+    expected_tumbling_windows,
+    produce_values,
+)
+from tests.integration.jobs import assert_windows_equal, write_profile
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+KILLS = 5
+WINDOW = timedelta(minutes=5)
+
+
+def job_command(topic: str, tmp_path, profile) -> list[str]:
+    return [
+        str(PROJECT_ROOT / "spark-submit.sh"), "jobs/ride_windows.py",
+        "--profile", str(profile), "--topic", topic,
+        "--window", "5 minutes", "--watermark", "10 minutes",
+        "--max-offsets-per-trigger", "40", "--shuffle-partitions", "2",
+        "--sink", "delta", "--output-mode", "update", "--delta-path", str(tmp_path / "windows"),
+        "--dead-letter", "delta", "--dead-letter-path", str(tmp_path / "rejects"),
+        "--checkpoint-dir", str(tmp_path / "checkpoints"),
+        "--metrics-file", str(tmp_path / "metrics.jsonl"), "--progress", "off",
+    ]  # fmt: skip
+
+
+def batches_done(tmp_path) -> int:
+    metrics = tmp_path / "metrics.jsonl"
+    if not metrics.exists():
+        return 0
+    return sum(
+        1 for line in metrics.read_text().splitlines() if json.loads(line)["name"] == "ride_windows"
+    )
+
+
+def test_the_delta_output_is_exact_after_five_kill_9s(spark, kafka_broker, tmp_path):
+    rng = random.Random(20261125)
+    rides = list(
+        rides_between(datetime(2024, 6, 1, 7, 0), datetime(2024, 6, 1, 9, 0), 800, 3, 120)
+    )
+    values = encode_all(rides)
+    malformed = {}
+    for position in sorted(rng.sample(range(len(values)), 16)):  # 2% bad records
+        bad = rng.choice([b"{oops", b"\xff\xfe", b'{"PULocationID": 7}', b""])
+        values.insert(position, bad)
+        malformed[position] = bad
+    topic = "rides_crash"
+    create_topic(kafka_broker.bootstrap_servers, topic, partitions=1)
+    produce_values(kafka_broker.bootstrap_servers, topic, values)
+    profile = write_profile(tmp_path, kafka_broker.bootstrap_servers)
+    log = (tmp_path / "runs.log").open("ab")
+
+    kills = []
+    for _ in range(KILLS):
+        before = batches_done(tmp_path)
+        run = subprocess.Popen(
+            [*job_command(topic, tmp_path, profile), "--trigger", "1 second"],
+            cwd=PROJECT_ROOT, stdout=log, stderr=log, start_new_session=True,
+        )  # fmt: skip
+        wanted = before + rng.randint(1, 2)
+        deadline = time.monotonic() + 180
+        while batches_done(tmp_path) < wanted and time.monotonic() < deadline:
+            assert run.poll() is None, (
+                f"the job ended by itself: {(tmp_path / 'runs.log').read_text()[-3000:]}"
+            )
+            time.sleep(0.1)
+        time.sleep(rng.uniform(0, 1.5))  # often in the middle of the next batch
+        os.killpg(run.pid, signal.SIGKILL)
+        run.wait(30)
+        kills.append(batches_done(tmp_path))
+
+    # A last run to the end of the topic.
+    final = subprocess.run(
+        [*job_command(topic, tmp_path, profile), "--trigger", "available-now"],
+        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert final.returncode == 0, (final.stdout + final.stderr)[-4000:]
+    assert len(kills) == KILLS and kills == sorted(kills)
+
+    table = spark.read.format("delta").load(str(tmp_path / "windows")).collect()
+    actual = {
+        (row.window_start, row.PULocationID): (
+            row.ride_count,
+            row.total_amount,
+            row.tip_amount,
+            row.avg_trip_distance,
+        )
+        for row in table
+    }
+    assert len(table) == len(actual), "a window was written twice"
+    expected = expected_tumbling_windows(rides, WINDOW, timedelta(minutes=10), closed_only=False)
+    assert_windows_equal(actual, expected)
+
+    rejects = spark.read.format("delta").load(str(tmp_path / "rejects")).orderBy("offset").collect()
+    assert [bytes(row.value) for row in rejects] == [malformed[p] for p in sorted(malformed)]
+    assert [row.offset for row in rejects] == sorted(malformed)
+
+
+def test_a_replayed_batch_id_is_skipped_by_the_merge(spark, tmp_path):
+    path = str(tmp_path / "windows")
+    merge = merge_windows(path, ("PULocationID",), app_id="test")
+    schema = (
+        "window_start timestamp, window_end timestamp, PULocationID int, ride_count long, "
+        "total_amount double, tip_amount double, avg_trip_distance double"
+    )
+    start, end = datetime(2024, 1, 1, 10, 0), datetime(2024, 1, 1, 10, 5)
+    merge(spark.createDataFrame([(start, end, 1, 2, 40.0, 4.0, 2.0)], schema), 0)
+    merge(spark.createDataFrame([(start, end, 1, 3, 60.0, 6.0, 2.0)], schema), 1)
+    # Batch 1 again, with other numbers (as if a restarted query saw different data): skipped.
+    merge(spark.createDataFrame([(start, end, 1, 99, 0.0, 0.0, 0.0)], schema), 1)
+    rows = spark.read.format("delta").load(path).collect()
+    assert [(r.PULocationID, r.ride_count, r.total_amount) for r in rows] == [(1, 3, 60.0)]

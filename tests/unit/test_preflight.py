@@ -1,0 +1,41 @@
+import pytest
+
+from ridestream.config import ConfigError
+from ridestream.preflight import FINGERPRINT_FILE, check_checkpoint, check_writable
+
+SHAPE = {"window": "tumbling 5 minutes", "group_by": ["PULocationID"], "watermark": "10 minutes"}
+
+
+def test_a_writable_directory_passes_and_is_created(tmp_path):
+    check_writable(tmp_path / "new" / "table", "Delta table", "--delta-path")
+    assert (tmp_path / "new" / "table").is_dir()
+    assert list((tmp_path / "new" / "table").iterdir()) == []  # the probe is gone
+
+
+def test_a_path_that_cannot_be_a_directory_names_the_flag(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    with pytest.raises(
+        ConfigError,
+        match=r"Delta table at .*a-file/table \(Not a directory\): choose a writable --delta-path",
+    ):
+        check_writable(blocker / "table", "Delta table", "--delta-path")
+
+
+def test_remote_paths_are_left_to_spark():
+    check_writable("s3a://bucket/table", "Delta table", "--delta-path")
+
+
+def test_the_first_run_records_the_query_shape_and_the_same_shape_passes(tmp_path):
+    check_checkpoint(tmp_path, "ride_windows", SHAPE)
+    assert (tmp_path / "ride_windows" / FINGERPRINT_FILE).exists()
+    check_checkpoint(tmp_path, "ride_windows", dict(SHAPE))
+
+
+def test_another_window_over_the_same_checkpoint_is_refused_with_what_changed(tmp_path):
+    check_checkpoint(tmp_path, "ride_windows", SHAPE)
+    with pytest.raises(ConfigError) as refused:
+        check_checkpoint(tmp_path, "ride_windows", {**SHAPE, "window": "tumbling 10 minutes"})
+    message = str(refused.value)
+    assert "window 'tumbling 5 minutes' -> 'tumbling 10 minutes'" in message
+    assert "use a new --checkpoint-dir" in message and "group_by" not in message
