@@ -9,16 +9,25 @@ an admin call that sees the broker, not an open port: the port opens before the 
 
 Optionally it also opens a SASL_SSL listener with PLAIN users, the shape of Confluent Cloud, for
 testing a client profile locally (see :class:`SaslSslListener` and :mod:`ridestream.tls`).
+
+:class:`EmbeddedKafkaCluster` runs three such nodes as one cluster (replication 3, min ISR 2), so a
+test can kill one and watch producers and jobs carry on:
+
+>>> cluster = EmbeddedKafkaCluster(data_dir=Path("/tmp/kc"))        # doctest: +SKIP
+>>> cluster.start(); cluster.kill(2); cluster.stop()               # doctest: +SKIP
 """
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import shutil
 import signal
 import socket
 import subprocess
 import time
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,6 +71,28 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+def free_ports(count: int) -> list[int]:
+    """Return ``count`` distinct, currently free TCP ports on 127.0.0.1."""
+    ports: list[int] = []
+    while len(ports) < count:
+        port = free_port()
+        if port not in ports:
+            ports.append(port)
+    return ports
+
+
+def kafka_uuid() -> str:
+    """Return a random Kafka ``Uuid`` as ``kafka-storage random-uuid`` prints it.
+
+    Sixteen random bytes in URL-safe base64 without padding; like Kafka, never one that starts
+    with ``-`` (a command line would read it as an option). Saves a JVM start per cluster id.
+    """
+    while True:
+        text = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not text.startswith("-"):
+            return text
 
 
 def pid_alive(pid: int) -> bool:
@@ -126,9 +157,41 @@ def _properties_value(value: str) -> str:
     return value.replace("\\", "\\\\").replace("\n", "\\n")
 
 
+@dataclass(frozen=True)
+class ControllerQuorum:
+    """The voters of a multi-node cluster's KRaft quorum, written into every node's storage.
+
+    Kafka 4.x bootstraps a dynamic quorum (KIP-853): each node knows the controllers by
+    ``controller.quorum.bootstrap.servers``, and ``kafka-storage format --initial-controllers``
+    writes the same voter set (id, host, port and metadata directory id of each) into every node.
+
+    Parameters
+    ----------
+    cluster_id
+        Shared by every node (a :func:`kafka_uuid`).
+    voters
+        ``(node id, controller port, directory id)`` of each controller, on 127.0.0.1.
+    """
+
+    cluster_id: str
+    voters: tuple[tuple[int, int, str], ...]
+
+    @property
+    def bootstrap_servers(self) -> str:
+        """Return ``controller.quorum.bootstrap.servers``: every controller's address."""
+        return ",".join(f"127.0.0.1:{port}" for _, port, _ in self.voters)
+
+    @property
+    def initial_controllers(self) -> str:
+        """Return the value of ``kafka-storage format --initial-controllers``."""
+        return ",".join(
+            f"{node}@127.0.0.1:{port}:{directory}" for node, port, directory in self.voters
+        )
+
+
 @dataclass
 class EmbeddedKafka:
-    """A single-node KRaft broker + controller on 127.0.0.1.
+    """A KRaft broker + controller on 127.0.0.1: a single-node cluster, or one node of a cluster.
 
     Parameters
     ----------
@@ -140,6 +203,16 @@ class EmbeddedKafka:
         JVM heap; 512m is plenty for development and tests.
     sasl_ssl
         An extra SASL_SSL listener with PLAIN users; None (the default) opens none.
+    node_id
+        This node's ``node.id`` (its broker id in metadata).
+    quorum
+        The controller quorum this node votes in; None (the default): it is the only voter.
+    replication_factor
+        Replicas of new topics and of Kafka's internal topics (1 for a single node).
+    min_insync_replicas
+        Replicas that must have a record before an ``acks=all`` write succeeds.
+    extra_properties
+        Further broker properties (failure-detection timeouts, say), applied last.
     """
 
     data_dir: Path
@@ -148,6 +221,11 @@ class EmbeddedKafka:
     heap: str = "512m"
     auto_create_topics: bool = True
     sasl_ssl: SaslSslListener | None = None
+    node_id: int = 1
+    quorum: ControllerQuorum | None = None
+    replication_factor: int = 1
+    min_insync_replicas: int = 1
+    extra_properties: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir)
@@ -182,17 +260,23 @@ class EmbeddedKafka:
         return self.pid() is not None
 
     def _properties(self) -> str:
-        # Single-node trap: internal topics default to replication 3 / min ISR 2, and consumer
-        # groups and transactions never work unless they are brought down to 1.
         listeners = [f"PLAINTEXT://127.0.0.1:{self.port}"]
         protocols = ["PLAINTEXT:PLAINTEXT", "CONTROLLER:PLAINTEXT"]
         if self.sasl_ssl is not None:
             listeners.append(f"SASL_SSL://{self.sasl_ssl.bootstrap_servers}")
             protocols.append("SASL_SSL:SASL_SSL")
+        if self.quorum is None:
+            # A static quorum of one: this node, as a single-node cluster has always been set up.
+            quorum = {
+                "controller.quorum.voters": f"{self.node_id}@127.0.0.1:{self.controller_port}"
+            }
+        else:
+            quorum = {"controller.quorum.bootstrap.servers": self.quorum.bootstrap_servers}
+        replicas, min_isr = str(self.replication_factor), str(self.min_insync_replicas)
         lines = {
             "process.roles": "broker,controller",
-            "node.id": "1",
-            "controller.quorum.voters": f"1@127.0.0.1:{self.controller_port}",
+            "node.id": str(self.node_id),
+            **quorum,
             "listeners": ",".join([*listeners, f"CONTROLLER://127.0.0.1:{self.controller_port}"]),
             "advertised.listeners": ",".join(listeners),
             "controller.listener.names": "CONTROLLER",
@@ -201,18 +285,23 @@ class EmbeddedKafka:
             "log.dirs": str(self.data_dir / "logs"),
             "num.partitions": "1",
             "auto.create.topics.enable": str(self.auto_create_topics).lower(),
-            "offsets.topic.replication.factor": "1",
-            "transaction.state.log.replication.factor": "1",
-            "transaction.state.log.min.isr": "1",
-            "share.coordinator.state.topic.replication.factor": "1",
-            "share.coordinator.state.topic.min.isr": "1",
+            # Internal topics default to replication 3 / min ISR 2: on a single node consumer
+            # groups and transactions never work unless they are brought down to 1.
+            "default.replication.factor": replicas,
+            "min.insync.replicas": min_isr,
+            "offsets.topic.replication.factor": replicas,
+            "transaction.state.log.replication.factor": replicas,
+            "transaction.state.log.min.isr": min_isr,
+            "share.coordinator.state.topic.replication.factor": replicas,
+            "share.coordinator.state.topic.min.isr": min_isr,
             "group.initial.rebalance.delay.ms": "0",
         }
         if self.sasl_ssl is not None:
             lines.update(self.sasl_ssl.properties())
+        lines.update(self.extra_properties)
         return "".join(f"{key}={_properties_value(value)}\n" for key, value in lines.items())
 
-    def _java(self, main_class: str, *args: str, **popen: object) -> list[str]:
+    def _java(self, main_class: str, *args: str) -> list[str]:
         classpath = ":".join(str(jar) for jar in jars.resolve("kafka"))
         java = shutil.which("java")
         if java is None:
@@ -231,15 +320,13 @@ class EmbeddedKafka:
     def _format_storage(self, properties: Path) -> None:
         if (self.data_dir / "logs" / "meta.properties").exists():
             return
-        cluster_id = (
-            subprocess.run(
-                self._java(_STORAGE_TOOL, "random-uuid"), capture_output=True, text=True, check=True
-            )
-            .stdout.strip()
-            .splitlines()[-1]
-        )
+        if self.quorum is None:
+            options = ["-t", kafka_uuid()]
+        else:
+            options = ["-t", self.quorum.cluster_id]
+            options += ["--initial-controllers", self.quorum.initial_controllers]
         result = subprocess.run(
-            self._java(_STORAGE_TOOL, "format", "-t", cluster_id, "-c", str(properties)),
+            self._java(_STORAGE_TOOL, "format", *options, "-c", str(properties)),
             capture_output=True,
             text=True,
         )
@@ -254,6 +341,15 @@ class EmbeddedKafka:
         if self.is_running():
             self.wait_ready(timeout)
             return
+        process = self.launch()
+        try:
+            self.wait_ready(timeout, process=process)
+        except BrokerError:
+            self.stop()
+            raise
+
+    def launch(self) -> subprocess.Popen:
+        """Format the storage on first use and start the JVM; return at once (see :meth:`start`)."""
         ports = [self.port, self.controller_port]
         if self.sasl_ssl is not None:
             ports.append(self.sasl_ssl.port)
@@ -279,33 +375,11 @@ class EmbeddedKafka:
                 start_new_session=True,
             )
         self.pid_file.write_text(f"{process.pid}\n")
-        try:
-            self.wait_ready(timeout, process=process)
-        except BrokerError:
-            self.stop()
-            raise
+        return process
 
     def wait_ready(self, timeout: float = 90.0, process: subprocess.Popen | None = None) -> None:
         """Poll the broker's metadata until it lists itself (unfenced) or ``timeout`` passes."""
-        from confluent_kafka.admin import AdminClient
-
-        admin = AdminClient({"bootstrap.servers": self.bootstrap_servers, "log_level": 0})
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if process is not None and process.poll() is not None:
-                raise BrokerError(
-                    f"the broker exited with code {process.returncode} while starting; "
-                    f"last lines of {self.log_file}:\n{self.tail_log()}"
-                )
-            try:
-                if admin.list_topics(timeout=2).brokers:
-                    return
-            except Exception:  # noqa: BLE001 - not ready yet: any client error means "try again"
-                pass
-            time.sleep(0.3)
-        raise BrokerError(
-            f"the broker did not become ready in {timeout:.0f} s (see {self.log_file})"
-        )
+        _wait_for_brokers(self.bootstrap_servers, 1, timeout, [(self, process)])
 
     def tail_log(self, lines: int = 5) -> str:
         """Return the last lines of the broker's log."""
@@ -316,20 +390,182 @@ class EmbeddedKafka:
 
     def stop(self, timeout: float = 30.0) -> None:
         """Stop the broker with SIGTERM (a controlled shutdown); SIGKILL if it does not exit."""
-        pid = self.pid()
-        if pid is None:
-            self.pid_file.unlink(missing_ok=True)
-            return
-        os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        while pid_alive(pid) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        if pid_alive(pid):
-            os.kill(pid, signal.SIGKILL)
+        pid = self._terminate()
+        _reap(pid, time.monotonic() + timeout)
         self.pid_file.unlink(missing_ok=True)
+
+    def _terminate(self) -> int | None:
+        """Send SIGTERM to the broker's JVM, if it runs; return its PID."""
+        pid = self.pid()
+        if pid is not None:
+            os.kill(pid, signal.SIGTERM)
+        return pid
 
     def kill(self) -> None:
         """Kill the broker with SIGKILL, as a crash would."""
         pid = self.pid()
         if pid is not None:
             os.kill(pid, signal.SIGKILL)
+
+
+def _reap(pid: int | None, deadline: float) -> None:
+    """Wait until ``pid`` has exited or ``deadline`` (monotonic) passes; then SIGKILL it."""
+    if pid is None:
+        return
+    while pid_alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    if pid_alive(pid):
+        os.kill(pid, signal.SIGKILL)
+
+
+def _wait_for_brokers(
+    bootstrap_servers: str,
+    count: int,
+    timeout: float,
+    nodes: list[tuple[EmbeddedKafka, subprocess.Popen | None]],
+) -> None:
+    """Poll metadata until ``count`` brokers are listed (registered, unfenced) or time runs out.
+
+    An open port is not readiness: it opens before the broker is unfenced. A node whose JVM exits
+    while starting ends the wait at once, with the end of its log.
+    """
+    from confluent_kafka.admin import AdminClient
+
+    admin = AdminClient({"bootstrap.servers": bootstrap_servers, "log_level": 0})
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for node, process in nodes:
+            if process is not None and process.poll() is not None:
+                raise BrokerError(
+                    f"the broker exited with code {process.returncode} while starting; "
+                    f"last lines of {node.log_file}:\n{node.tail_log()}"
+                )
+        try:
+            if len(admin.list_topics(timeout=2).brokers) >= count:
+                return
+        except Exception:  # noqa: BLE001 - not ready yet: any client error means "try again"
+            pass
+        time.sleep(0.3)
+    logs = ", ".join(str(node.log_file) for node, _ in nodes)
+    what = "the broker did" if count == 1 else f"{count} brokers did"
+    raise BrokerError(f"{what} not become ready in {timeout:.0f} s (see {logs})")
+
+
+_CLUSTER_PROPERTIES = {
+    # Failure detection in seconds rather than Kafka's defaults (9 s session, 30 s replica lag):
+    # a killed node is fenced, and leaves the ISR of its partitions, about 4 s after it dies.
+    "broker.session.timeout.ms": "4000",
+    "broker.heartbeat.interval.ms": "1000",
+    "replica.lag.time.max.ms": "5000",
+    # The first consumer with a group.id (librdkafka looks up the coordinator even for assigned
+    # partitions) creates __consumer_offsets: 50 partitions x 3 replicas by default, a lot of
+    # replication work for three JVMs sharing one machine.
+    "offsets.topic.num.partitions": "3",
+}
+
+
+@dataclass
+class EmbeddedKafkaCluster:
+    """A cluster of combined broker + controller nodes on 127.0.0.1, each in its own JVM.
+
+    Every node votes in the controller quorum and holds a replica of every partition (replication
+    ``size``, min ISR ``min_insync_replicas``), so with 3 nodes one may die and ``acks=all``
+    writes go on. Ports are chosen free at construction; node ``i`` (1-based ``node.id``) keeps
+    its data in ``data_dir/node-<i>``.
+
+    Parameters
+    ----------
+    data_dir
+        One subdirectory per node.
+    size
+        Number of nodes; 3 tolerates one failure (of brokers and of controllers).
+    heap
+        JVM heap per node.
+    min_insync_replicas
+        ``min.insync.replicas`` of every topic, internal ones included.
+    """
+
+    data_dir: Path
+    size: int = 3
+    heap: str = "384m"
+    min_insync_replicas: int = 2
+    nodes: list[EmbeddedKafka] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.data_dir = Path(self.data_dir)
+        ports = free_ports(2 * self.size)
+        quorum = ControllerQuorum(
+            cluster_id=kafka_uuid(),
+            voters=tuple((i + 1, ports[2 * i + 1], kafka_uuid()) for i in range(self.size)),
+        )
+        self.nodes = [
+            EmbeddedKafka(
+                data_dir=self.data_dir / f"node-{i + 1}",
+                port=ports[2 * i],
+                controller_port=ports[2 * i + 1],
+                heap=self.heap,
+                node_id=i + 1,
+                quorum=quorum,
+                replication_factor=self.size,
+                min_insync_replicas=self.min_insync_replicas,
+                extra_properties=_CLUSTER_PROPERTIES,
+            )
+            for i in range(self.size)
+        ]
+
+    @property
+    def bootstrap_servers(self) -> str:
+        """Return every node's client address, comma-separated."""
+        return ",".join(node.bootstrap_servers for node in self.nodes)
+
+    def node(self, node_id: int) -> EmbeddedKafka:
+        """Return the node whose ``node.id`` (broker id) is ``node_id``."""
+        return self.nodes[node_id - 1]
+
+    def start(self, timeout: float = 120.0) -> None:
+        """Start every node at once and wait until all of them are registered, unfenced brokers.
+
+        The nodes start together: none can finish starting before a majority of the quorum is up.
+        """
+        launched: list[tuple[EmbeddedKafka, subprocess.Popen | None]] = []
+        try:
+            for node in self.nodes:
+                launched.append((node, None if node.is_running() else node.launch()))
+            _wait_for_brokers(self.bootstrap_servers, self.size, timeout, launched)
+        except BrokerError:
+            self.stop()
+            raise
+
+    def running(self) -> list[int]:
+        """Return the ids of the nodes whose JVM is alive."""
+        return [node.node_id for node in self.nodes if node.is_running()]
+
+    def active_controller(self) -> int | None:
+        """Return the node id of the quorum's leader (the active controller), if known.
+
+        Read from a running node's ``quorum-state`` file, the KRaft election state it keeps in
+        its metadata directory; None when no running node knows a leader.
+        """
+        for node in self.nodes:
+            state = node.data_dir / "logs" / "__cluster_metadata-0" / "quorum-state"
+            if not node.is_running() or not state.exists():
+                continue
+            try:
+                leader = int(json.loads(state.read_text()).get("leaderId", -1))
+            except (OSError, ValueError):
+                continue
+            if leader >= 0:
+                return leader
+        return None
+
+    def kill(self, node_id: int) -> None:
+        """Kill one node's JVM with SIGKILL, as a crash would."""
+        self.node(node_id).kill()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Stop every node (SIGTERM to all at once, SIGKILL to any still alive after ``timeout``)."""
+        pids = [node._terminate() for node in self.nodes]
+        deadline = time.monotonic() + timeout
+        for node, pid in zip(self.nodes, pids, strict=True):
+            _reap(pid, deadline)
+            node.pid_file.unlink(missing_ok=True)
