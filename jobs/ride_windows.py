@@ -29,7 +29,7 @@ from ridestream.errors import run_main
 from ridestream.kafka.admin import check_topics
 from ridestream.parsing import parse_rides, rejected_records, valid_rides
 from ridestream.preflight import check_checkpoint, check_writable
-from ridestream.progress import ProgressReporter, wait_for_listener
+from ridestream.progress import ACCOUNTING, ProgressReporter, record_counts, wait_for_listener
 from ridestream.runtime import await_queries, start_query, stop_on_signals
 from ridestream.schemas import ride_schema
 from ridestream.session import build_session
@@ -44,7 +44,10 @@ def build_writers(rides_raw: DataFrame, settings: Settings) -> dict[str, DataStr
     """Return the job's unstarted writers by query name: windows, and the dead-letter records."""
     schema = ride_schema()
     parsed = rides_raw.transform(parse_rides, schema)
-    windows = parsed.transform(valid_rides, schema).transform(ride_windows, settings.window)
+    # Every batch counts its records (input = valid + rejected) as it parses them; the counts
+    # ride along in the query's progress (observedMetrics) to the progress line and metrics file.
+    counted = parsed.observe(ACCOUNTING, *record_counts())
+    windows = counted.transform(valid_rides, schema).transform(ride_windows, settings.window)
     writers = {
         JOB_NAME: window_writer(windows, settings.sink, settings.kafka, settings.window.group_by)
     }

@@ -274,6 +274,38 @@ def cmd_consume(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_balance(args: argparse.Namespace) -> int:
+    """Print a finished run's record accounting from its metrics file; exit 1 if it is off."""
+    from ridestream.progress import balance_from_metrics
+
+    path = Path(args.metrics_file)
+    if not path.exists():
+        raise ConfigError(
+            f"{path} does not exist: run the job with --metrics-file {path} to record its batches"
+        )
+    balance = balance_from_metrics(path.read_text().splitlines(), args.query)
+    if not balance.batches:
+        raise ConfigError(f"{path} has no batch of a query named {args.query!r} (see --query)")
+    print(f"{args.query}: {balance.batches:,} batches")
+    print(f"  read from Kafka      {balance.read:>12,}")
+    print(f"  parsed               {balance.input:>12,}")
+    print(f"    valid              {balance.valid:>12,}")
+    print(f"    rejected           {balance.rejected:>12,}  (to the dead-letter sink)")
+    print(
+        f"  dropped late         {balance.dropped_late:>12,}  (Spark's count of window groups "
+        "dropped behind the watermark)"
+    )
+    if balance.balances:
+        print("balanced: read = parsed = valid + rejected in every batch")
+        return 0
+    print(
+        f"NOT balanced: batches {balance.unbalanced_batches} (read, parsed and valid + rejected "
+        "differ)",
+        file=sys.stderr,
+    )
+    return 1
+
+
 def cmd_topics(args: argparse.Namespace) -> int:
     """Create, describe, list or delete topics."""
     from ridestream.kafka.topics import create_topic, delete_topic, describe_topics
@@ -602,6 +634,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--follow", action="store_true", help="keep waiting for new records (Ctrl-C ends)"
     )
     consume.add_argument("--json", action="store_true", help="one JSON object per record")
+
+    balance = add(
+        "balance",
+        "print a finished run's record accounting (read = valid + rejected) from its metrics file",
+        cmd_balance,
+    )
+    balance.add_argument("metrics_file", help="the job's --metrics-file")
+    balance.add_argument(
+        "--query", default="ride_windows", help="query name in the file (default: %(default)s)"
+    )
 
     topics = add("topics", "create, describe, list or delete topics", cmd_topics)
     topic_actions = topics.add_subparsers(dest="action", required=True, metavar="ACTION")

@@ -20,7 +20,25 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
+from pyspark.sql import Column
+from pyspark.sql import functions as F
 from pyspark.sql.streaming import StreamingQueryListener
+
+ACCOUNTING = "records"
+
+
+def record_counts() -> list[Column]:
+    """Return the per-batch record counts a job observes on its parsed records.
+
+    ``input`` = ``valid`` + ``rejected`` holds by construction of each row's ``reject_reason``;
+    observing them in the query (``DataFrame.observe``) counts exactly the rows of each batch.
+    """
+    rejected = F.col("reject_reason").isNotNull()
+    return [
+        F.count(F.lit(1)).alias("input"),
+        F.count_if(~rejected).alias("valid"),
+        F.count_if(rejected).alias("rejected"),
+    ]
 
 
 @dataclass
@@ -33,6 +51,9 @@ class QueryTotals:
     output_rows_known: bool = True
     dropped_late: int = 0
     watermark: str | None = None
+    valid: int = 0
+    rejected: int = 0
+    counted: bool = False
 
 
 def offsets_behind(source: Any) -> int | None:
@@ -51,6 +72,15 @@ def offsets_behind(source: Any) -> int | None:
     return behind
 
 
+def observed_counts(progress: Any) -> dict[str, int] | None:
+    """Return the batch's observed record counts (input, valid, rejected), if it has them."""
+    observed = (progress.observedMetrics or {}).get(ACCOUNTING)
+    if observed is None:
+        return None
+    values = observed.asDict() if hasattr(observed, "asDict") else dict(observed)
+    return {key: int(values.get(key) or 0) for key in ("input", "valid", "rejected")}
+
+
 def format_progress(progress: Any) -> str:
     """Return the one-line summary of a ``StreamingQueryProgress``."""
     parts = [
@@ -58,6 +88,9 @@ def format_progress(progress: Any) -> str:
         f"({progress.inputRowsPerSecond:,.0f}/s in, {progress.processedRowsPerSecond:,.0f}/s done) "
         f"in {progress.batchDuration / 1000:,.1f} s"
     ]
+    counts = observed_counts(progress)
+    if counts is not None:
+        parts[0] += f" = {counts['valid']:,} valid + {counts['rejected']:,} rejected"
     watermark = (progress.eventTime or {}).get("watermark")
     if watermark:
         parts.append(f"watermark {watermark.replace('T', ' ').rstrip('Z')[:19]}")
@@ -120,6 +153,11 @@ class ProgressReporter(StreamingQueryListener):
                 op.numRowsDroppedByWatermark for op in progress.stateOperators
             )
             totals.watermark = (progress.eventTime or {}).get("watermark") or totals.watermark
+            counts = observed_counts(progress)
+            if counts is not None:
+                totals.counted = True
+                totals.valid += counts["valid"]
+                totals.rejected += counts["rejected"]
             self.last_batch[name] = progress.batchId
             if self.show is None or name in self.show:
                 print(format_progress(progress), file=self.stream, flush=True)
@@ -137,8 +175,11 @@ class ProgressReporter(StreamingQueryListener):
         """Return e.g. '14 batches, 28,000 rows read, 412 rows written, 3 dropped late'."""
         totals = self.totals.get(name, QueryTotals())
         written = f", {totals.output_rows:,} rows written" if totals.output_rows_known else ""
+        counted = (
+            f" ({totals.valid:,} valid, {totals.rejected:,} rejected)" if totals.counted else ""
+        )
         return (
-            f"{totals.batches:,} batches, {totals.input_rows:,} rows read{written}, "
+            f"{totals.batches:,} batches, {totals.input_rows:,} rows read{counted}{written}, "
             f"{totals.dropped_late:,} dropped late"
         )
 
@@ -164,3 +205,44 @@ def wait_for_listener(
         if not pending:
             return
         time.sleep(0.1)
+
+
+@dataclass
+class Balance:
+    """A run's record accounting, summed from its metrics file."""
+
+    batches: int = 0
+    read: int = 0
+    input: int = 0
+    valid: int = 0
+    rejected: int = 0
+    dropped_late: int = 0
+    unbalanced_batches: list[int] | None = None
+
+    @property
+    def balances(self) -> bool:
+        """Return True when every batch and the run satisfy read = input = valid + rejected."""
+        return not self.unbalanced_batches and self.read == self.input == self.valid + self.rejected
+
+
+def balance_from_metrics(lines: list[str], query: str) -> Balance:
+    """Sum the record accounting of ``query``'s batches from metrics-file lines (JSON)."""
+    balance = Balance(unbalanced_batches=[])
+    for line in lines:
+        progress = json.loads(line)
+        if progress.get("name") != query:
+            continue
+        counts = (progress.get("observedMetrics") or {}).get(ACCOUNTING) or {}
+        read = progress.get("numInputRows", 0)
+        batch = {key: int(counts.get(key) or 0) for key in ("input", "valid", "rejected")}
+        balance.batches += 1
+        balance.read += read
+        balance.input += batch["input"]
+        balance.valid += batch["valid"]
+        balance.rejected += batch["rejected"]
+        balance.dropped_late += sum(
+            op.get("numRowsDroppedByWatermark", 0) for op in progress.get("stateOperators", [])
+        )
+        if not (read == batch["input"] == batch["valid"] + batch["rejected"]):
+            balance.unbalanced_batches.append(progress.get("batchId"))
+    return balance

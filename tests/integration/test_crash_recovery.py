@@ -60,9 +60,7 @@ def batches_done(tmp_path) -> int:
 
 def test_the_delta_output_is_exact_after_five_kill_9s(spark, kafka_broker, tmp_path):
     rng = random.Random(20261125)
-    rides = list(
-        rides_between(datetime(2024, 6, 1, 7, 0), datetime(2024, 6, 1, 9, 0), 800, 3, 120)
-    )
+    rides = list(rides_between(datetime(2024, 6, 1, 7, 0), datetime(2024, 6, 1, 9, 0), 800, 3, 120))
     values = encode_all(rides)
     malformed = {}
     for position in sorted(rng.sample(range(len(values)), 16)):  # 2% bad records

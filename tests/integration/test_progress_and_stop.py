@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import threading
 import time
 from datetime import datetime
@@ -79,6 +81,20 @@ def test_a_stopped_job_reports_progress_and_resumes_from_its_checkpoint(
     assert "watermark" in lines[-1] and "state" in lines[-1] and "lag 0" in lines[-1]
     assert sum(p["numInputRows"] for p in all_batches) == len(rides) + len(MALFORMED)
     assert len({p["batchId"] for p in all_batches}) == len(all_batches)
+
+    # Accounting: each batch's parsed records split into valid and rejected, summed over the run.
+    observed = [p["observedMetrics"]["records"] for p in all_batches]
+    assert sum(o["valid"] for o in observed) == len(rides)
+    assert sum(o["rejected"] for o in observed) == len(MALFORMED)
+    assert " valid + " in lines[0] and " rejected" in lines[0]
+    balance = subprocess.run(
+        [sys.executable, "-m", "ridestream.cli", "balance", str(metrics)],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert balance.returncode == 0, balance.stdout + balance.stderr
+    assert f"valid              {len(rides):>12,}" in balance.stdout
+    assert f"rejected           {len(MALFORMED):>12,}" in balance.stdout
+    assert "balanced: read = parsed = valid + rejected in every batch" in balance.stdout
 
     # The resumed output is the whole answer, each window once.
     expected = expected_tumbling_windows(rides, WINDOW, WATERMARK)

@@ -1,0 +1,29 @@
+import json
+
+from ridestream.progress import balance_from_metrics
+
+
+def line(batch_id, read, valid, rejected, name="ride_windows", dropped=0):
+    return json.dumps(
+        {
+            "name": name,
+            "batchId": batch_id,
+            "numInputRows": read,
+            "observedMetrics": {
+                "records": {"input": valid + rejected, "valid": valid, "rejected": rejected}
+            },
+            "stateOperators": [{"numRowsDroppedByWatermark": dropped}],
+        }
+    )
+
+
+def test_a_run_balances_when_every_batch_does():
+    lines = [line(0, 10, 9, 1), line(1, 5, 5, 0, dropped=2), line(0, 7, 7, 0, name="other")]
+    balance = balance_from_metrics(lines, "ride_windows")
+    assert (balance.batches, balance.read, balance.valid, balance.rejected) == (2, 15, 14, 1)
+    assert balance.dropped_late == 2 and balance.balances
+
+
+def test_a_batch_that_lost_records_is_named():
+    balance = balance_from_metrics([line(0, 10, 9, 1), line(1, 6, 5, 0)], "ride_windows")
+    assert not balance.balances and balance.unbalanced_batches == [1]
