@@ -33,6 +33,9 @@ def session_conf(settings: SparkSettings) -> dict[str, str]:
         # Event times are compared as UTC everywhere, whatever the machine's zone.
         "spark.sql.session.timeZone": "UTC",
         "spark.ui.showConsoleProgress": "false",
+        # A reject names the field Spark's JSON parser refused: the one a PERMISSIVE parse leaves
+        # null while keeping the rest (ridestream.parsing). Spark's default since 3.4, pinned.
+        "spark.sql.json.enablePartialResults": "true",
     }
     conf.update(settings.conf)
     return conf
