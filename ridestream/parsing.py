@@ -1,8 +1,40 @@
 """Raw Kafka records -> typed rides, and reason-coded rejects.
 
 Parsing uses ``from_json`` with the declared schema (no string splitting, no Python UDF). A record
-that does not parse is never dropped: it keeps its raw key and value and its Kafka coordinates, and
-gets a stable reason code, so the dead-letter sink can hold it and an operator can replay it.
+that does not parse, or parses into a ride that cannot be true, is never dropped: it keeps its raw
+key and value and its Kafka coordinates, and gets one stable reason code, so the dead-letter sink
+can hold it, an operator can count rejects by cause, and the record can be replayed.
+
+Reject reasons. Every record is either a typed ride or a reject with exactly one reason: the first
+check that fails, in this order (within one check, fields go in schema order):
+
+==================================  ===============================================================
+``null_value``                      the record has no value (a tombstone)
+``oversized``                       the value is longer than ``max_value_bytes`` (64 KiB unless
+                                    :func:`parse_rides` is told otherwise); it is not parsed at all
+``not_utf8``                        the value is not valid UTF-8
+``not_json``                        not JSON at all (truncated, empty), or JSON that is not an
+                                    object (an array, a string, a number, ``null``)
+``missing_field:<name>``            a required field (no ``null`` in its Avro type) is absent or null
+``wrong_type:<name>``               present, but Spark's JSON parser cannot convert it to the
+                                    declared type: ``"abc"`` or ``"161"`` (a string) or ``1.5`` for
+                                    an int, an int that overflows 32 bits, an object for a double
+``bad_timestamp:<name>``            a timestamp field whose value does not parse as a timestamp
+                                    (``"yesterday"``, ``"2024-13-01 00:00:00"``, ``""``)
+``timestamp_out_of_range:<name>``   parses, but is outside [2001-01-01, 2100-01-01) (UTC, the
+                                    session's zone): a zeroed or garbled clock, not a taxi ride
+``dropoff_before_pickup``           ``tpep_dropoff_datetime`` is earlier than
+                                    ``tpep_pickup_datetime`` (equal is a zero-length trip, kept)
+``negative:<name>``                 ``trip_distance``, ``fare_amount``, ``tip_amount`` or
+                                    ``total_amount`` is below 0
+``out_of_range:<name>``             ``passenger_count`` outside 0..9 (TLC files carry 0, kept), or
+                                    ``PULocationID`` / ``DOLocationID`` outside the TLC zones 1..265
+==================================  ===============================================================
+
+The range checks apply to the fields of those names that the schema declares, and a null optional
+field passes them. What converts is Spark's JSON parser's rule, not ours: a number for a timestamp
+is read as seconds since the epoch, any JSON value for a string field is kept as its text, and
+``NaN`` / ``Infinity`` are doubles.
 """
 
 from __future__ import annotations
@@ -16,36 +48,143 @@ from ridestream.schemas import required_fields, struct_type
 CORRUPT_RECORD = "_corrupt_record"
 EVENT_TIME = "event_time"
 PICKUP_TIME = "tpep_pickup_datetime"
+DROPOFF_TIME = "tpep_dropoff_datetime"
+
+# A ride is well under 1 KiB; a value 64 times that is a producer bug or an attack, and parsing
+# it would only slow the batch down.
+MAX_VALUE_BYTES = 64 * 1024
+# Half-open [earliest, latest), read in the session's time zone like the rides' own timestamps.
+# TLC files do carry stray 2002 or 2008 dates (kept: they parse and are plausible clocks); the
+# range catches epoch zero, year 1 and year 9999.
+EARLIEST_TIME = "2001-01-01 00:00:00"
+LATEST_TIME = "2100-01-01 00:00:00"
+NON_NEGATIVE = ("trip_distance", "fare_amount", "tip_amount", "total_amount")
+# Inclusive bounds. 264 and 265 are the TLC's "unknown" and "outside NYC" zones: real values.
+VALUE_RANGES = {"passenger_count": (0, 9), "PULocationID": (1, 265), "DOLocationID": (1, 265)}
+
+_TIMESTAMP_TYPES = (T.TimestampType, T.TimestampNTZType)
+_JSON_OPTIONS = {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": CORRUPT_RECORD}
+# Internal: the second, all-string parse of the records the typed parse could not read.
+_RIDE_TEXT = "_ride_text"
 
 
-def _reject_reason(value: Column, ride: Column, schema: T.StructType) -> Column:
-    text = value.cast("string")
-    reason = (
-        F.when(value.isNull(), F.lit("null_value"))
-        .when(~F.is_valid_utf8(text), F.lit("not_utf8"))
-        .when(ride.isNull() | ride[CORRUPT_RECORD].isNotNull(), F.lit("malformed_json"))
-    )
+def _with_corrupt_record(fields: list[T.StructField]) -> T.StructType:
+    return T.StructType([*fields, T.StructField(CORRUPT_RECORD, T.StringType())])
+
+
+def _text_schema(schema: T.StructType) -> T.StructType:
+    """Return ``schema`` with every field a string: Spark's JSON parser gives any value as text."""
+    return _with_corrupt_record([T.StructField(f.name, T.StringType()) for f in schema.fields])
+
+
+def _is_timestamp(field: T.StructField) -> bool:
+    return isinstance(field.dataType, _TIMESTAMP_TYPES)
+
+
+def _unreadable_reason(ride: Column, ride_text: Column, schema: T.StructType) -> Column:
+    """Reason for a record the typed parse flagged as corrupt, from its all-string parse.
+
+    In PERMISSIVE mode Spark keeps every field it could convert (partial results, the default
+    since 3.4, which the session builder pins), so a field that is null in the typed parse but
+    present as text is the one the typed parser refused. That is exactly the parser's own rule,
+    where ``try_cast`` of the text would disagree with it both ways ("161" casts to an int but is
+    refused by from_json; 1700000000 is no timestamp string but from_json reads it as seconds).
+    """
+    reason = F.when(ride_text.isNull() | ride_text[CORRUPT_RECORD].isNotNull(), F.lit("not_json"))
     for name in required_fields(schema):
-        reason = reason.when(ride[name].isNull(), F.lit(f"missing_field:{name}"))
+        reason = reason.when(ride_text[name].isNull(), F.lit(f"missing_field:{name}"))
+    refused = {f.name: ride[f.name].isNull() & ride_text[f.name].isNotNull() for f in schema.fields}
+    for field in schema.fields:
+        if not _is_timestamp(field):
+            reason = reason.when(refused[field.name], F.lit(f"wrong_type:{field.name}"))
+    for field in schema.fields:
+        if _is_timestamp(field):
+            reason = reason.when(refused[field.name], F.lit(f"bad_timestamp:{field.name}"))
+    # Unreachable while Spark keeps partial results; a reject needs a reason all the same.
+    return reason.otherwise(F.lit("not_json"))
+
+
+def _implausible_reason(reason: Column, ride: Column, schema: T.StructType) -> Column:
+    """Append the range checks of a ride that parsed to the CASE ``reason`` (plain comparisons)."""
+    fields = schema.fields
+    for field in fields:
+        if _is_timestamp(field):
+            value = ride[field.name]
+            earliest = F.lit(EARLIEST_TIME).cast(field.dataType)
+            latest = F.lit(LATEST_TIME).cast(field.dataType)
+            reason = reason.when(
+                (value < earliest) | (value >= latest),
+                F.lit(f"timestamp_out_of_range:{field.name}"),
+            )
+    if {PICKUP_TIME, DROPOFF_TIME} <= set(schema.fieldNames()):
+        reason = reason.when(ride[DROPOFF_TIME] < ride[PICKUP_TIME], F.lit("dropoff_before_pickup"))
+    for field in fields:
+        if field.name in NON_NEGATIVE:
+            reason = reason.when(ride[field.name] < 0, F.lit(f"negative:{field.name}"))
+    for field in fields:
+        if field.name in VALUE_RANGES:
+            value, (low, high) = ride[field.name], VALUE_RANGES[field.name]
+            reason = reason.when(
+                (value < low) | (value > high), F.lit(f"out_of_range:{field.name}")
+            )
     return reason
 
 
-def parse_rides(records: DataFrame, schema: T.StructType) -> DataFrame:
+def parse_rides(
+    records: DataFrame, schema: T.StructType, max_value_bytes: int = MAX_VALUE_BYTES
+) -> DataFrame:
     """Parse the JSON ``value`` of Kafka records against ``schema``.
 
-    Returns the Kafka columns plus ``ride`` (the parsed struct) and ``reject_reason`` (null for a
-    good ride). Split the result with :func:`valid_rides` and :func:`rejected_records`.
+    Parameters
+    ----------
+    records
+        Kafka-shaped rows: ``key``, ``value`` (binary), ``topic``, ``partition``, ``offset``,
+        ``timestamp``.
+    schema
+        The declared schema of the values (``ride_schema()``).
+    max_value_bytes
+        Longer values are rejected as ``oversized`` without being parsed.
+
+    Returns
+    -------
+    DataFrame
+        The Kafka columns plus ``ride`` (the parsed struct) and ``reject_reason`` (null for a good
+        ride, else one code of the module docstring). Split it with :func:`valid_rides` and
+        :func:`rejected_records`.
     """
-    # A record with a value of the wrong shape or type still parses in PERMISSIVE mode; the
-    # corrupt-record column is how we notice instead of counting a half-null ride.
-    parse_schema = T.StructType([*schema.fields, T.StructField(CORRUPT_RECORD, T.StringType())])
-    ride = F.from_json(
-        F.col("value").cast("string"),
-        parse_schema,
-        {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": CORRUPT_RECORD},
+    value = F.col("value")
+    ride = F.col("ride")
+    text = value.cast("string")
+    fits = value.isNotNull() & (F.length(value) <= max_value_bytes)
+    # A value of the wrong shape or type still parses in PERMISSIVE mode; the corrupt-record
+    # column is how we notice instead of counting a half-null ride.
+    typed = F.when(fits, F.from_json(text, _with_corrupt_record(schema.fields), _JSON_OPTIONS))
+    # Good rides pay for one parse. Only a record the typed parse could not read is parsed a
+    # second time, all fields as text, to name its fault: CASE evaluates a branch only when its
+    # condition holds. It is a column of its own so that Spark computes it once per row, not once
+    # per field check (a projection is not collapsed into one that uses a costly column twice).
+    unreadable = fits & (ride.isNull() | ride[CORRUPT_RECORD].isNotNull())
+    ride_text = F.when(unreadable, F.from_json(text, _text_schema(schema), _JSON_OPTIONS))
+
+    reason = (
+        F.when(value.isNull(), F.lit("null_value"))
+        .when(F.length(value) > max_value_bytes, F.lit("oversized"))
+        .when(~F.is_valid_utf8(text), F.lit("not_utf8"))
+        .when(unreadable, _unreadable_reason(ride, F.col(_RIDE_TEXT), schema))
     )
-    return records.withColumn("ride", ride).withColumn(
-        "reject_reason", _reject_reason(F.col("value"), F.col("ride"), schema)
+    for name in required_fields(schema):
+        reason = reason.when(ride[name].isNull(), F.lit(f"missing_field:{name}"))
+    reason = _implausible_reason(reason, ride, schema)
+    # valid_rides and rejected_records filter on reject_reason. Spark's optimizer would push that
+    # filter below these projections, substituting each reference to ``ride`` with its from_json
+    # (in 4.2 it does so for JSON functions despite avoidDoubleFilterEval): one parse per check.
+    # A filter does not cross a generator that makes the column it tests, so the reason comes
+    # from a one-element explode, and each parse runs once per record.
+    return (
+        records.withColumn("ride", typed)
+        .withColumn(_RIDE_TEXT, ride_text)
+        .select("*", F.explode(F.array(reason)).alias("reject_reason"))
+        .drop(_RIDE_TEXT)
     )
 
 

@@ -36,6 +36,9 @@ def session_conf(settings: SparkSettings) -> dict[str, str]:
         # A failure's Python exception carries the JVM's stack trace: the console shows one line
         # (ridestream.errors), the trace file under $RIDESTREAM_HOME/logs gets all of it.
         "spark.sql.pyspark.jvmStacktrace.enabled": "true",
+        # A reject names the field Spark's JSON parser refused: the one a PERMISSIVE parse leaves
+        # null while keeping the rest (ridestream.parsing). Spark's default since 3.4, pinned.
+        "spark.sql.json.enablePartialResults": "true",
     }
     conf.update(settings.conf)
     return conf

@@ -116,6 +116,8 @@ def encode_json(ride: dict) -> bytes:
 
 
 STREAMS = {"rides": "ride", "pickup-locations": "pickup_location"}
+# The jobs reject these as not_json, not_utf8, missing_field:PULocationID, wrong_type:total_amount
+# and not_json (ridestream.parsing lists the reasons).
 MALFORMED_KINDS = ("not_json", "not_utf8", "missing_field", "wrong_type", "empty")
 
 

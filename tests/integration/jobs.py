@@ -15,7 +15,7 @@ from ridestream.paths import PROJECT_ROOT
 WINDOW = timedelta(minutes=5)
 WATERMARK = timedelta(minutes=5)
 MALFORMED = {5: b"{not json", 150: b"\xff\xfe\x00", 300: b'{"PULocationID": 1}'}
-MALFORMED_REASONS = ["malformed_json", "not_utf8", "missing_field:tpep_pickup_datetime"]
+MALFORMED_REASONS = ["not_json", "not_utf8", "missing_field:tpep_pickup_datetime"]
 
 
 def job_flags(topic: str, tmp_path: Path) -> list[str]:

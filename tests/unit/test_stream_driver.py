@@ -90,6 +90,6 @@ def test_the_job_path_from_raw_kafka_records_windows_good_rides_and_rejects_bad_
     with StreamDriver(spark, job_rejects, kafka_schema, event_time="timestamp") as driver:
         step = driver.push(kafka_rows(values))
         assert [(row.offset, row.reason, row.value) for row in step.emitted] == [
-            (1, "malformed_json", b"{not json")
+            (1, "not_json", b"{not json")
         ]
         assert step.state_rows == 0 and step.watermark is None
