@@ -1,8 +1,8 @@
 """Exactly-once to Delta through crashes: kill -9 the job at random points, restart, compare.
 
 The job runs through spark-submit.sh in its own process group; each kill is SIGKILL to the whole
-group (driver JVM and Python at once, as a lost machine), after a random number of batches and a
-random delay, so some kills land mid-batch. Every restart resumes from the checkpoint. The final
+group (driver JVM and Python at once, as a lost machine), once the run has completed a batch and
+after a further random delay, so some kills land mid-batch. Every restart resumes from the checkpoint. The final
 Delta tables must equal what plain Python computes from the input: each window once with its
 full count (update mode, MERGE with txnAppId/txnVersion), each malformed record once.
 """
@@ -22,6 +22,7 @@ import pytest
 from ridestream.kafka.datagen import rides_between
 from ridestream.paths import PROJECT_ROOT
 from ridestream.sinks import merge_windows
+from tests.corpus import malformed_records
 from tests.integration.helpers import (
     create_topic,
     encode_all,
@@ -41,7 +42,7 @@ def job_command(topic: str, tmp_path, profile) -> list[str]:
         str(PROJECT_ROOT / "spark-submit.sh"), "jobs/ride_windows.py",
         "--profile", str(profile), "--topic", topic,
         "--window", "5 minutes", "--watermark", "10 minutes",
-        "--max-offsets-per-trigger", "40", "--shuffle-partitions", "2",
+        "--max-offsets-per-trigger", "100", "--shuffle-partitions", "2",
         "--sink", "delta", "--output-mode", "update", "--delta-path", str(tmp_path / "windows"),
         "--dead-letter", "delta", "--dead-letter-path", str(tmp_path / "rejects"),
         "--checkpoint-dir", str(tmp_path / "checkpoints"),
@@ -63,10 +64,10 @@ def test_the_delta_output_is_exact_after_five_kill_9s(spark, kafka_broker, tmp_p
     rides = list(rides_between(datetime(2024, 6, 1, 7, 0), datetime(2024, 6, 1, 9, 0), 800, 3, 120))
     values = encode_all(rides)
     malformed = {}
-    for position in sorted(rng.sample(range(len(values)), 16)):  # 2% bad records
-        bad = rng.choice([b"{oops", b"\xff\xfe", b'{"PULocationID": 7}', b""])
-        values.insert(position, bad)
-        malformed[position] = bad
+    corpus = malformed_records(16)  # 2% bad records, of every kind the parser rejects
+    for position, record in zip(sorted(rng.sample(range(len(values)), 16)), corpus, strict=True):
+        values.insert(position, record.value)
+        malformed[position] = record
     topic = "rides_crash"
     create_topic(kafka_broker.bootstrap_servers, topic, partitions=1)
     produce_values(kafka_broker.bootstrap_servers, topic, values)
@@ -80,7 +81,7 @@ def test_the_delta_output_is_exact_after_five_kill_9s(spark, kafka_broker, tmp_p
             [*job_command(topic, tmp_path, profile), "--trigger", "1 second"],
             cwd=PROJECT_ROOT, stdout=log, stderr=log, start_new_session=True,
         )  # fmt: skip
-        wanted = before + rng.randint(1, 2)
+        wanted = before + 1
         deadline = time.monotonic() + 180
         while batches_done(tmp_path) < wanted and time.monotonic() < deadline:
             assert run.poll() is None, (
@@ -115,8 +116,11 @@ def test_the_delta_output_is_exact_after_five_kill_9s(spark, kafka_broker, tmp_p
     assert_windows_equal(actual, expected)
 
     rejects = spark.read.format("delta").load(str(tmp_path / "rejects")).orderBy("offset").collect()
-    assert [bytes(row.value) for row in rejects] == [malformed[p] for p in sorted(malformed)]
     assert [row.offset for row in rejects] == sorted(malformed)
+    assert [row.reason for row in rejects] == [malformed[p].reason for p in sorted(malformed)]
+    assert [None if row.value is None else bytes(row.value) for row in rejects] == [
+        malformed[p].value for p in sorted(malformed)
+    ]
 
 
 def test_a_replayed_batch_id_is_skipped_by_the_merge(spark, tmp_path):
