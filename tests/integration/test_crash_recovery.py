@@ -3,8 +3,9 @@
 The job runs through spark-submit.sh in its own process group; each kill is SIGKILL to the whole
 group (driver JVM and Python at once, as a lost machine), once the run has completed a batch and
 after a further random delay, so some kills land mid-batch. Every restart resumes from the
-checkpoint. The final Delta tables must equal what plain Python computes from the input: each window once with its
-full count (update mode, MERGE with txnAppId/txnVersion), each malformed record once.
+checkpoint. The final Delta tables must equal what plain Python computes from the input: each
+window once with its full count (update mode, MERGE with txnAppId/txnVersion), each malformed
+record once.
 """
 
 from __future__ import annotations
