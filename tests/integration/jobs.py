@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import subprocess
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -68,3 +69,31 @@ def load_job():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def delta_windows(spark, path) -> tuple[dict, int]:
+    """Read a windows Delta table as {(window_start, zone): (count, total, tip, avg)}, row count."""
+    table = spark.read.format("delta").load(str(path)).collect()
+    windows = {
+        (row.window_start, row.PULocationID): (
+            row.ride_count,
+            row.total_amount,
+            row.tip_amount,
+            row.avg_trip_distance,
+        )
+        for row in table
+    }
+    return windows, len(table)
+
+
+def kafka_window(message) -> tuple[tuple, tuple]:
+    """Return a window record from the Kafka sink as ((window_start, zone), aggregates)."""
+    value = json.loads(message.value())
+    start = datetime.fromisoformat(value["window_start"].replace("Z", "")).replace(tzinfo=None)
+    aggregates = (
+        value["ride_count"],
+        value["total_amount"],
+        value["tip_amount"],
+        value["avg_trip_distance"],
+    )
+    return (start, value["PULocationID"]), aggregates

@@ -34,6 +34,7 @@ from tests.integration.helpers import expected_tumbling_windows
 from tests.integration.jobs import (
     WATERMARK,
     assert_windows_equal,
+    delta_windows,
     job_flags,
     load_job,
     write_profile,
@@ -354,17 +355,8 @@ def test_a_killed_broker_loses_no_ride_and_the_job_carries_on(spark, kafka_clust
     assert Counter(read_topic(bootstrap, ends)) == Counter(values)
 
     # Each window once, equal to the windows computed in plain Python from the produced rides.
-    table = spark.read.format("delta").load(str(tmp_path / "windows")).collect()
-    actual = {
-        (row.window_start, row.PULocationID): (
-            row.ride_count,
-            row.total_amount,
-            row.tip_amount,
-            row.avg_trip_distance,
-        )
-        for row in table
-    }
-    assert len(table) == len(actual), "a window was written twice"
+    actual, written = delta_windows(spark, tmp_path / "windows")
+    assert written == len(actual), "a window was written twice"
     expected = expected_tumbling_windows(rides, WINDOW, WATERMARK)
     assert len(expected) > 100
     assert_windows_equal(actual, expected)

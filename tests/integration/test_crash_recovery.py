@@ -30,7 +30,7 @@ from tests.integration.helpers import (
     expected_tumbling_windows,
     produce_values,
 )
-from tests.integration.jobs import assert_windows_equal, write_profile
+from tests.integration.jobs import assert_windows_equal, delta_windows, write_profile
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -102,17 +102,8 @@ def test_the_delta_output_is_exact_after_five_kill_9s(spark, kafka_broker, tmp_p
     assert final.returncode == 0, (final.stdout + final.stderr)[-4000:]
     assert len(kills) == KILLS and kills == sorted(kills)
 
-    table = spark.read.format("delta").load(str(tmp_path / "windows")).collect()
-    actual = {
-        (row.window_start, row.PULocationID): (
-            row.ride_count,
-            row.total_amount,
-            row.tip_amount,
-            row.avg_trip_distance,
-        )
-        for row in table
-    }
-    assert len(table) == len(actual), "a window was written twice"
+    actual, written = delta_windows(spark, tmp_path / "windows")
+    assert written == len(actual), "a window was written twice"
     expected = expected_tumbling_windows(rides, WINDOW, timedelta(minutes=10), closed_only=False)
     assert_windows_equal(actual, expected)
 

@@ -7,7 +7,6 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import datetime
 
 import pytest
 
@@ -19,6 +18,7 @@ from tests.integration.jobs import (
     WINDOW,
     assert_windows_equal,
     job_flags,
+    kafka_window,
     load_job,
     write_profile,
 )
@@ -99,15 +99,6 @@ def test_a_stopped_job_reports_progress_and_resumes_from_its_checkpoint(
     # The resumed output is the whole answer, each window once.
     expected = expected_tumbling_windows(rides, WINDOW, WATERMARK)
     messages = consume_all(kafka_broker.bootstrap_servers, "windows_resumed", len(expected))
-    actual = {}
-    for message in messages:
-        value = json.loads(message.value())
-        start = datetime.fromisoformat(value["window_start"].replace("Z", "")).replace(tzinfo=None)
-        actual[(start, value["PULocationID"])] = (
-            value["ride_count"],
-            value["total_amount"],
-            value["tip_amount"],
-            value["avg_trip_distance"],
-        )
+    actual = dict(kafka_window(message) for message in messages)
     assert len(messages) == len(actual), "a window was written twice"
     assert_windows_equal(actual, expected)

@@ -8,7 +8,6 @@ Python, and the malformed records must sit in the dead-letter sink with their re
 from __future__ import annotations
 
 import json
-from datetime import datetime
 
 import pytest
 
@@ -20,7 +19,9 @@ from tests.integration.jobs import (
     WATERMARK,
     WINDOW,
     assert_windows_equal,
+    delta_windows,
     job_flags,
+    kafka_window,
     load_job,
     spark_submit,
     write_profile,
@@ -49,17 +50,8 @@ def test_spark_submit_writes_the_windows_and_rejects_to_delta(
     )
     assert result.returncode == 0, result.stderr[-4000:]
 
-    table = spark.read.format("delta").load(str(tmp_path / "windows")).collect()
-    actual = {
-        (row.window_start, row.PULocationID): (
-            row.ride_count,
-            row.total_amount,
-            row.tip_amount,
-            row.avg_trip_distance,
-        )
-        for row in table
-    }
-    assert len(table) == len(actual), "a window was written twice"
+    actual, written = delta_windows(spark, tmp_path / "windows")
+    assert written == len(actual), "a window was written twice"
     expected = expected_tumbling_windows(rides, WINDOW, WATERMARK)
     assert len(expected) > 50
     assert_windows_equal(actual, expected)
@@ -99,13 +91,8 @@ def test_main_writes_keyed_windows_and_dead_letters_to_kafka(
     for message in messages:
         value, key = json.loads(message.value()), json.loads(message.key())
         assert key == {"window_start": value["window_start"], "PULocationID": value["PULocationID"]}
-        start = datetime.fromisoformat(value["window_start"].replace("Z", "")).replace(tzinfo=None)
-        actual[(start, value["PULocationID"])] = (
-            value["ride_count"],
-            value["total_amount"],
-            value["tip_amount"],
-            value["avg_trip_distance"],
-        )
+        window, aggregates = kafka_window(message)
+        actual[window] = aggregates
     assert len(messages) == len(actual), "a window was written twice"
     assert_windows_equal(actual, expected)
 

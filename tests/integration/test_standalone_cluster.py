@@ -24,6 +24,7 @@ from tests.integration.jobs import (
     WATERMARK,
     WINDOW,
     assert_windows_equal,
+    delta_windows,
     job_flags,
     spark_submit,
     write_profile,
@@ -100,15 +101,6 @@ def test_ride_windows_on_a_standalone_cluster_equals_the_local_answer(
     assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
     assert "ride_windows: finished after" in result.stdout + result.stderr
 
-    table = spark.read.format("delta").load(str(tmp_path / "windows")).collect()
-    actual = {
-        (row.window_start, row.PULocationID): (
-            row.ride_count,
-            row.total_amount,
-            row.tip_amount,
-            row.avg_trip_distance,
-        )
-        for row in table
-    }
-    assert len(table) == len(actual), "a window was written twice"
+    actual, written = delta_windows(spark, tmp_path / "windows")
+    assert written == len(actual), "a window was written twice"
     assert_windows_equal(actual, expected_tumbling_windows(rides, WINDOW, WATERMARK))
