@@ -1,0 +1,1 @@
+"""Parts the benchmarks share: rides, machine facts, baselines. Not benchmarks themselves."""

@@ -1,0 +1,118 @@
+"""The benchmarks' own DataFrame transforms: baselines to compare the job with, and checks.
+
+Pure ``DataFrame -> DataFrame`` functions, like the job's; the benchmark wires them to Kafka.
+"""
+
+from __future__ import annotations
+
+import inspect
+
+from pyspark.sql import DataFrame, Window
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from ridestream.config import WindowSettings
+from ridestream.parsing import EVENT_TIME, PICKUP_TIME, parse_rides, valid_rides, with_event_time
+from ridestream.windows import ride_windows
+
+
+def job_windows(
+    records: DataFrame, schema: T.StructType, spec: WindowSettings, value_format: str = "json"
+) -> DataFrame:
+    """Return the ride_windows job's transform of raw Kafka records: parse, keep valid, window."""
+    parse_options = {"value_format": value_format} if value_format != "json" else {}
+    return (
+        records.transform(parse_rides, schema, **parse_options)
+        .transform(valid_rides, schema)
+        .transform(ride_windows, spec)
+    )
+
+
+def job_reads_csv() -> bool:
+    """Return True when this checkout's ``parse_rides`` takes ``value_format`` (CSV values)."""
+    return "value_format" in inspect.signature(parse_rides).parameters
+
+
+def split_csv_rides(records: DataFrame, schema: T.StructType) -> DataFrame:
+    """Type CSV Kafka values the course's way: ``split(value, ',')``, then a cast by position.
+
+    No validation and no dead letter: a record with a comma inside a quoted field, a missing
+    field or a bad number gives a wrong ride, or fails the query under ANSI casts. This is the
+    baseline the job's CSV parsing is measured against, not a way to read rides.
+    """
+    fields = F.split(F.col("value").cast("string"), ",")
+    return records.select(
+        *(
+            fields[index].cast(field.dataType).alias(field.name)
+            for index, field in enumerate(schema.fields)
+        )
+    )
+
+
+def plain_hopping_counts(
+    rides: DataFrame, size: str, slide: str, group_by: tuple[str, ...]
+) -> DataFrame:
+    """Count rides per hopping window and group with a plain ``F.window`` groupBy (batch check)."""
+    return (
+        rides.transform(with_event_time)
+        .groupBy(F.window(EVENT_TIME, size, slide).alias("window"), *group_by)
+        .agg(F.count(F.lit(1)).alias("ride_count"))
+        .select(
+            F.col("window.start").alias("window_start"),
+            F.col("window.end").alias("window_end"),
+            *group_by,
+            "ride_count",
+        )
+    )
+
+
+def ride_latencies(
+    rides: DataFrame, results: DataFrame, window_size: str, group_by: tuple[str, ...]
+) -> DataFrame:
+    """Return each ride's latency: its Kafka timestamp to the first result that counts it.
+
+    Parameters
+    ----------
+    rides
+        The input records that parsed: the ride fields plus the Kafka ``timestamp``,
+        ``partition`` and ``offset``.
+    results
+        The job's window records as read back: ``window_start``, the group keys, ``ride_count``,
+        and the Kafka ``timestamp`` of the record (when the job wrote it).
+    window_size
+        The job's tumbling window size, to place each ride in its window.
+    group_by
+        The job's group keys.
+
+    Returns
+    -------
+    DataFrame
+        One row per ride: ``latency_s`` (null when no result ever counted it). In update mode a
+        window's ``ride_count`` only grows, so the n-th ride to arrive in a window and group (by
+        Kafka timestamp, then offset) is in the first result whose ``ride_count`` is >= n.
+    """
+    keys = ["window_start", *group_by]
+    arrival_order = Window.partitionBy(*keys).orderBy("arrived", "partition", "offset")
+    numbered = rides.select(
+        F.window(PICKUP_TIME, window_size).start.alias("window_start"),
+        *group_by,
+        F.col("timestamp").alias("arrived"),
+        "partition",
+        "offset",
+    ).withColumn("arrival", F.row_number().over(arrival_order))
+    emitted = results.select(*keys, "ride_count", F.col("timestamp").alias("emitted"))
+    counted = numbered.join(
+        emitted,
+        on=[
+            *(numbered[key] == emitted[key] for key in keys),
+            emitted["ride_count"] >= numbered["arrival"],
+        ],
+        how="left",
+    )
+    return (
+        counted.groupBy(numbered["partition"], numbered["offset"], numbered["arrived"])
+        .agg(F.min("emitted").alias("emitted"))
+        .select(
+            ((F.unix_micros("emitted") - F.unix_micros("arrived")) / 1e6).alias("latency_s"),
+        )
+    )

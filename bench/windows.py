@@ -1,0 +1,628 @@
+"""ride_windows from Kafka measured against its baselines: batch, CSV split, Quix Streams, latency.
+
+    ./bench/run windows                               # 3,000,000 rides, 2 rounds, measurements 1-6
+    ./bench/run windows --records 500000 --only 1,2 --rounds 3
+    ./bench/run windows --help
+
+One process, one embedded Kafka broker on free ports in a temporary directory, one Spark session
+from the project's session builder with the ``local`` profile's Spark settings. The same N
+synthetic rides (keyed by pickup zone) go to a JSON topic and a CSV topic. The JVM is warmed once
+on a small copy of the topics, then every round runs each selected case; rounds alternate the
+order of the cases so drift on a shared machine hits all of them. The table gives the best and
+the median round; ratios use the best.
+
+Measurements (``--only``):
+
+1. The job's transform (``parse_rides`` -> ``valid_rides`` -> ``ride_windows``, 5-minute tumbling
+   windows by PULocationID) as a streaming query (trigger availableNow, one micro-batch of the
+   whole topic) versus the same transform on a batch read of the topic. Both write to Spark's
+   ``noop`` sink, which computes every row and writes nothing: only the computation is measured.
+2. Where the time goes, on batch reads: the raw read (a count: the ceiling), read + parse with the
+   valid rides written to ``noop`` (every field of every ride materialized, as the windows need
+   them; a count would let Spark prune the parse), and the full job.
+3. CSV values: the course's ``split(value, ',')`` + cast by position into the same windows, versus
+   the job on CSV values (``parse_rides(value_format="csv")``, when this checkout has it) and the
+   job on JSON. All streaming.
+4. Quix Streams (its own virtualenv, a subprocess timing itself from first message to last) counting
+   the same 5-minute windows per zone on the JSON topic, versus the streaming job.
+5. Hopping windows of 60 minutes sliding 5 versus tumbling 5 minutes (the job's ``ride_windows``,
+   streaming, append); plus a check that the hopping windows' counts equal a plain ``F.window``
+   groupBy in batch.
+6. End-to-end latency: rides produced at a fixed rate, restamped to now, while the streaming job
+   (update mode, processing-time trigger) writes window records to Kafka; each ride's latency runs
+   from its Kafka timestamp to that of the first window record whose ride_count includes it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from bench.support.machine import machine, package_version
+from bench.support.quix import QUIXSTREAMS_VERSION, run_quix
+from bench.support.rides import (
+    GENERATION_RATE,
+    prepare_topic,
+    produce_rides,
+    ride_batches,
+    rides_file,
+)
+from bench.support.transforms import (
+    job_reads_csv,
+    job_windows,
+    plain_hopping_counts,
+    ride_latencies,
+    split_csv_rides,
+)
+from ridestream import jars
+from ridestream.config import (
+    KafkaSettings,
+    SinkSettings,
+    SourceSettings,
+    WindowSettings,
+    build_settings,
+    load_profile,
+)
+from ridestream.kafka.topics import create_topic
+from ridestream.local import EmbeddedKafka, free_port
+from ridestream.parsing import PICKUP_TIME, parse_rides, valid_rides
+from ridestream.paths import ridestream_home
+from ridestream.runtime import stop_between_batches
+from ridestream.schemas import ride_schema, ride_window_schema
+from ridestream.session import build_session
+from ridestream.sinks import window_writer
+from ridestream.sources import read_kafka_batch, read_kafka_stream
+from ridestream.windows import ride_windows
+
+# The windows of the issue: 5-minute tumbling per zone, and 60-minute hopping sliding 5. The
+# generated rides are in order, so the watermark delay changes nothing but when windows close.
+TUMBLING = WindowSettings(kind="tumbling", size="5 minutes", watermark="10 minutes")
+HOPPING = WindowSettings(
+    kind="hopping", size="60 minutes", slide="5 minutes", watermark="10 minutes"
+)
+MEASUREMENTS = {
+    1: "streaming vs batch",
+    2: "cost split",
+    3: "CSV values",
+    4: "Quix Streams",
+    5: "hopping windows",
+    6: "end-to-end latency",
+}
+JSON_TOPIC, CSV_TOPIC = "rides_json", "rides_csv"
+WARMUP_RECORDS = 100_000
+
+
+@dataclass(frozen=True)
+class Case:
+    """One timed run: a transform of raw Kafka records, run as a stream, a batch, or by Quix."""
+
+    key: str
+    measurement: int
+    label: str
+    mode: str  # "stream" (availableNow, noop sink), "batch" (noop sink), "count", "quix"
+    topic: str = JSON_TOPIC
+    build: Callable[[DataFrame], DataFrame] | None = None
+
+
+def cases(only: set[int], csv_job: bool) -> list[Case]:
+    """Return the cases the selected measurements need, each once (measurements share some)."""
+    schema = ride_schema()
+    chosen = {
+        "stream_json": Case(
+            "stream_json", 1, "job, JSON, streaming", "stream",
+            build=lambda records: job_windows(records, schema, TUMBLING),
+        ),
+        "batch_json": Case(
+            "batch_json", 1, "job, JSON, batch", "batch",
+            build=lambda records: job_windows(records, schema, TUMBLING),
+        ),
+        "raw_count": Case("raw_count", 2, "raw Kafka read, count (batch)", "count"),
+        "parse_valid": Case(
+            "parse_valid", 2, "read + parse, valid rides (batch)", "batch",
+            build=lambda records: records.transform(parse_rides, schema).transform(valid_rides, schema),
+        ),
+        "split_csv": Case(
+            "split_csv", 3, "course: CSV split + cast, streaming", "stream", CSV_TOPIC,
+            build=lambda records: ride_windows(split_csv_rides(records, schema), TUMBLING),
+        ),
+        "job_csv": Case(
+            "job_csv", 3, "job, CSV, streaming", "stream", CSV_TOPIC,
+            build=lambda records: job_windows(records, schema, TUMBLING, value_format="csv"),
+        ),
+        "quix": Case("quix", 4, f"Quix Streams {QUIXSTREAMS_VERSION}, JSON", "quix"),
+        "stream_hopping": Case(
+            "stream_hopping", 5, "job, JSON, hopping 60 min / 5, streaming", "stream",
+            build=lambda records: job_windows(records, schema, HOPPING),
+        ),
+    }  # fmt: skip
+    needed = {
+        1: ["stream_json", "batch_json"],
+        2: ["raw_count", "parse_valid", "batch_json"],
+        3: ["split_csv", "job_csv", "stream_json"],
+        4: ["quix", "stream_json"],
+        5: ["stream_hopping", "stream_json"],
+    }
+    keys = [key for measurement in sorted(only) for key in needed.get(measurement, [])]
+    if not csv_job:
+        keys = [key for key in keys if key != "job_csv"]
+    return [chosen[key] for key in dict.fromkeys(keys)]
+
+
+@dataclass
+class Timings:
+    """Seconds of each round of each case."""
+
+    seconds: dict[str, list[float]] = field(default_factory=dict)
+
+    def add(self, key: str, seconds: float) -> None:
+        """Record one round of ``key``."""
+        self.seconds.setdefault(key, []).append(seconds)
+
+    def best(self, key: str) -> float | None:
+        """Return the fastest round of ``key`` (None if it never ran)."""
+        return min(self.seconds[key]) if self.seconds.get(key) else None
+
+    def median(self, key: str) -> float | None:
+        """Return the median round of ``key``."""
+        return statistics.median(self.seconds[key]) if self.seconds.get(key) else None
+
+
+class Runner:
+    """Runs cases against one broker and one Spark session."""
+
+    def __init__(
+        self, spark: SparkSession, kafka: KafkaSettings, workdir: Path, max_offsets: int
+    ) -> None:
+        self.spark = spark
+        self.kafka = kafka
+        self.workdir = workdir
+        self.max_offsets = max_offsets
+        self.runs = 0
+
+    def run(self, case: Case, topic: str, records: int) -> float:
+        """Run ``case`` on ``topic`` (``records`` rides); return its wall time in seconds."""
+        self.runs += 1
+        if case.mode == "quix":
+            return run_quix(self.kafka.bootstrap_servers, topic, records, timeout_s=3600).seconds
+        if case.mode == "stream":
+            return self._stream(case, topic, records)
+        raw = read_kafka_batch(self.spark, self.kafka, topic)
+        output = case.build(raw) if case.build else raw
+        started = time.monotonic()
+        if case.mode == "count":
+            counted = output.count()
+            if counted != records:
+                raise RuntimeError(f"{case.key}: counted {counted:,} of {records:,} rides")
+        else:
+            output.write.format("noop").mode("overwrite").save()
+        return time.monotonic() - started
+
+    def _stream(self, case: Case, topic: str, records: int) -> float:
+        source = SourceSettings(topic=topic, max_offsets_per_trigger=self.max_offsets)
+        raw = read_kafka_stream(self.spark, self.kafka, source)
+        checkpoint = self.workdir / "checkpoints" / f"{case.key}-{self.runs}"
+        started = time.monotonic()
+        query = (
+            case.build(raw)
+            .writeStream.format("noop")
+            .outputMode("append")
+            .trigger(availableNow=True)
+            .option("checkpointLocation", str(checkpoint))
+            .queryName(f"bench_{case.key}")
+            .start()
+        )
+        query.awaitTermination()
+        elapsed = time.monotonic() - started
+        read = sum(progress["numInputRows"] for progress in query.recentProgress)
+        if read != records:
+            raise RuntimeError(f"{case.key}: the query read {read:,} of {records:,} rides")
+        return elapsed
+
+
+def hopping_check(spark: SparkSession, kafka: KafkaSettings) -> str:
+    """Compare the job's hopping windows with a plain ``F.window`` groupBy, in batch."""
+    schema = ride_schema()
+    rides = read_kafka_batch(spark, kafka, JSON_TOPIC).transform(parse_rides, schema)
+    rides = rides.transform(valid_rides, schema)
+    keys = ["window_start", "window_end", *HOPPING.group_by, "ride_count"]
+    job = ride_windows(rides, HOPPING).select(*keys).cache()
+    plain = plain_hopping_counts(rides, HOPPING.size, HOPPING.slide, HOPPING.group_by).cache()
+    try:
+        job_rows, plain_rows = job.count(), plain.count()
+        differ = job.exceptAll(plain).count() + plain.exceptAll(job).count()
+        total = job.agg(F.sum("ride_count")).first()[0]
+    finally:
+        job.unpersist()
+        plain.unpersist()
+    verdict = "equal" if differ == 0 and job_rows == plain_rows else "DIFFERENT"
+    return (
+        f"hopping check (batch): job {job_rows:,} window rows, plain F.window groupBy "
+        f"{plain_rows:,}; {differ:,} rows differ in (window, zone, ride_count): {verdict} "
+        f"(sum of ride_count {total:,})"
+    )
+
+
+@dataclass(frozen=True)
+class Latency:
+    """End-to-end latency of the streaming job, in seconds."""
+
+    rides: int
+    counted: int
+    p50: float
+    p99: float
+    max: float
+    batches: int
+    mean_batch_s: float
+    trigger: str
+    phases_s: dict[str, float]  # mean seconds per batch in each of Spark's trigger phases
+
+
+def measure_latency(
+    spark: SparkSession,
+    kafka: KafkaSettings,
+    producer_options: dict,
+    rides_path: Path,
+    args: argparse.Namespace,
+    workdir: Path,
+    name: str = "latency",
+    seconds: float | None = None,
+) -> Latency:
+    """Run the job (update mode, Kafka sink) while producing at a fixed rate; measure latency.
+
+    ``name`` names the topics and the checkpoint (a warm-up run uses its own); ``seconds``
+    overrides ``--latency-seconds``.
+    """
+    schema = ride_schema()
+    rides_topic, windows_topic = f"{name}_rides", f"{name}_windows"
+    create_topic(kafka, rides_topic, partitions=args.partitions)
+    create_topic(kafka, windows_topic, partitions=1)
+    total = int(args.latency_rate * (seconds or args.latency_seconds))
+    records = read_kafka_stream(spark, kafka, SourceSettings(topic=rides_topic))
+    sink = SinkSettings(kind="kafka", output_mode="update", topic=windows_topic)
+    query = (
+        window_writer(job_windows(records, schema, TUMBLING), sink, kafka, TUMBLING.group_by)
+        .trigger(processingTime=args.latency_trigger)
+        .option("checkpointLocation", str(workdir / "checkpoints" / name))
+        .queryName(f"bench_{name}")
+        .start()
+    )
+    try:
+        # Start producing once the query has run a batch: its start-up is not latency.
+        while query.lastProgress is None:
+            if query.exception() is not None:
+                raise query.exception()
+            time.sleep(0.1)
+        print(
+            f"  producing {total:,} rides at {args.latency_rate:,.0f}/s, restamped to now "
+            f"(trigger {args.latency_trigger})...",
+            file=sys.stderr,
+            flush=True,
+        )
+        produce_rides(
+            kafka,
+            producer_options,
+            rides_topic,
+            ride_batches(rides_path, total),
+            "json",
+            total,
+            speedup=args.latency_rate / GENERATION_RATE,
+            restamp=True,
+        )
+        deadline = time.monotonic() + 120
+        while _offsets_read(query) < total and time.monotonic() < deadline:
+            if query.exception() is not None:
+                raise query.exception()
+            time.sleep(0.2)
+        batches = [p for p in query.recentProgress if p["numInputRows"] > 0]
+    finally:
+        stop_between_batches(query)
+    parsed = read_kafka_batch(spark, kafka, rides_topic).transform(parse_rides, schema)
+    rides = parsed.where(F.col("reject_reason").isNull()).select(
+        F.col("ride")[PICKUP_TIME].alias(PICKUP_TIME),
+        *(F.col("ride")[key].alias(key) for key in TUMBLING.group_by),
+        "timestamp",
+        "partition",
+        "offset",
+    )
+    window_records = ride_window_schema(TUMBLING.group_by)
+    results = read_kafka_batch(spark, kafka, windows_topic).select(
+        F.from_json(F.col("value").cast("string"), window_records).alias("window"), "timestamp"
+    )
+    results = results.select("window.*", "timestamp")
+    latencies = ride_latencies(rides, results, TUMBLING.size, TUMBLING.group_by)
+    summary = latencies.agg(
+        F.count(F.lit(1)).alias("rides"),
+        F.count("latency_s").alias("counted"),
+        F.percentile("latency_s", 0.5).alias("p50"),
+        F.percentile("latency_s", 0.99).alias("p99"),
+        F.max("latency_s").alias("max"),
+    ).first()
+    durations = [p["durationMs"]["triggerExecution"] / 1000 for p in batches]
+    phases = (
+        {
+            phase: statistics.mean(p["durationMs"].get(phase, 0) for p in batches) / 1000
+            for phase in ("latestOffset", "queryPlanning", "addBatch", "walCommit", "commitOffsets")
+        }
+        if batches
+        else {}
+    )
+    return Latency(
+        rides=summary["rides"],
+        counted=summary["counted"],
+        p50=summary["p50"] or float("nan"),
+        p99=summary["p99"] or float("nan"),
+        max=summary["max"] or float("nan"),
+        batches=len(batches),
+        mean_batch_s=statistics.mean(durations) if durations else float("nan"),
+        trigger=args.latency_trigger,
+        phases_s=phases,
+    )
+
+
+def _offsets_read(query) -> int:  # noqa: ANN001 - a StreamingQuery
+    progress = query.lastProgress
+    if not progress:
+        return 0
+    end = progress["sources"][0].get("endOffset") or {}
+    if isinstance(end, str):  # Spark gives the source's offsets as its JSON text
+        end = json.loads(end)
+    return sum(int(offset) for partitions in end.values() for offset in partitions.values())
+
+
+def rows_per_s(records: int, seconds: float | None) -> str:
+    """Return ``records / seconds`` for the table."""
+    return f"{records / seconds:,.0f}" if seconds else "-"
+
+
+def ratio(numerator: float | None, denominator: float | None) -> str:
+    """Return ``numerator / denominator`` as ``1.23x``, or 'n/a' when either is missing."""
+    if not numerator or not denominator:
+        return "n/a"
+    return f"{numerator / denominator:.2f}x"
+
+
+def print_report(
+    args: argparse.Namespace,
+    selected: list[Case],
+    timings: Timings,
+    versions: str,
+    csv_job: bool,
+    notes: list[str],
+) -> None:
+    """Print the table (markdown) and one ratio line per target on stdout."""
+    n = args.records
+    print(f"\nmachine: {machine()} (shared with other work while this ran)")
+    print(f"versions: {versions}")
+    print(
+        f"input: {n:,} synthetic rides (RideGenerator, {GENERATION_RATE}/s of event time, keyed by "
+        f"PULocationID) in topics {JSON_TOPIC} and {CSV_TOPIC}, {args.partitions} partitions; "
+        f"{args.rounds} round(s) after a warm-up on {min(n, WARMUP_RECORDS):,} rides"
+    )
+    print(
+        "streaming = trigger availableNow, maxOffsetsPerTrigger "
+        f"{args.max_offsets_per_trigger:,}, append; streaming and batch runs write to the noop "
+        "sink (every row computed, nothing written)\n"
+    )
+    print("| # | case | best s | median s | rows/s (best) | rounds (s) |")
+    print("|---|---|---:|---:|---:|---|")
+    for case in selected:
+        rounds = ", ".join(f"{s:.1f}" for s in timings.seconds.get(case.key, []))
+        print(
+            f"| {case.measurement} | {case.label} | {timings.best(case.key):.1f} | "
+            f"{timings.median(case.key):.1f} | {rows_per_s(n, timings.best(case.key))} | {rounds} |"
+        )
+    only = set(args.only)
+    if 3 in only and not csv_job:
+        print("| 3 | job, CSV, streaming | not available | | | parse_rides has no value_format |")
+    print()
+
+    def speed(key: str) -> float | None:
+        best = timings.best(key)
+        return n / best if best else None
+
+    if 1 in only:
+        print(
+            f"1. streaming / batch (rows/s): {ratio(speed('stream_json'), speed('batch_json'))} "
+            "(target >= 1.0x)"
+        )
+    if 2 in only:
+        raw, parsed, job = (timings.best(k) for k in ("raw_count", "parse_valid", "batch_json"))
+        print(
+            f"2. batch job {job:.1f} s = Kafka read {raw:.1f} s ({raw / job:.0%}) + parse "
+            f"{parsed - raw:.1f} s ({(parsed - raw) / job:.0%}) + windowing {job - parsed:.1f} s "
+            f"({(job - parsed) / job:.0%}); job / raw read (rows/s): "
+            f"{ratio(speed('batch_json'), speed('raw_count'))}"
+        )
+    if 3 in only:
+        csv_ratio = ratio(speed("job_csv"), speed("split_csv")) if csv_job else "not available"
+        print(
+            f"3. job on CSV / course split (rows/s): {csv_ratio} (target >= 0.9x); job on JSON / "
+            f"course split: {ratio(speed('stream_json'), speed('split_csv'))}"
+        )
+    if 4 in only:
+        print(
+            f"4. ridestream streaming / Quix Streams (rows/s): "
+            f"{ratio(speed('stream_json'), speed('quix'))} (target >= 3x)"
+        )
+    if 5 in only:
+        print(
+            f"5. hopping 60/5 / tumbling 5 (rows/s): "
+            f"{ratio(speed('stream_hopping'), speed('stream_json'))}"
+        )
+    for note in notes:
+        print(note)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """Parse the benchmark's flags."""
+    parser = argparse.ArgumentParser(
+        prog="bench/run windows",
+        description=__doc__.split("\n")[0],
+        epilog="measurements: " + "; ".join(f"{k} {v}" for k, v in MEASUREMENTS.items()),
+    )
+    parser.add_argument(
+        "--records", type=int, default=3_000_000, help="rides per topic (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=2, help="rounds per case (default: %(default)s)"
+    )
+    parser.add_argument("--partitions", type=int, default=2, help="(default: %(default)s)")
+    parser.add_argument(
+        "--only",
+        type=lambda text: sorted({int(part) for part in text.split(",") if part.strip()}),
+        default=sorted(MEASUREMENTS),
+        metavar="1,2,...",
+        help="measurements to run (default: all)",
+    )
+    parser.add_argument(
+        "--max-offsets-per-trigger",
+        type=int,
+        default=100_000_000,
+        metavar="N",
+        help="streaming cases: records per micro-batch (default: %(default)s, one batch)",
+    )
+    parser.add_argument(
+        "--latency-rate", type=float, default=10_000, help="rides/s (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--latency-seconds",
+        type=float,
+        default=30,
+        help="seconds of producing (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--latency-trigger",
+        default="1 second",
+        help="processing-time trigger of the latency run (default: %(default)s)",
+    )
+    args = parser.parse_args(argv)
+    unknown = set(args.only) - set(MEASUREMENTS)
+    if unknown:
+        parser.error(f"--only: no measurement {sorted(unknown)}; choose from 1-6")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Prepare the topics, warm up, run the rounds, and print the table and the ratios."""
+    args = parse_args(argv)
+    only = set(args.only)
+    settings = build_settings("local", load_profile("local"))
+    producer_options = dict(settings.producer)
+    csv_job = job_reads_csv()
+    selected = cases(only, csv_job)
+    workdir = Path(tempfile.mkdtemp(prefix="ridestream-bench-"))
+    broker = EmbeddedKafka(workdir / "kafka", port=free_port(), controller_port=free_port())
+    spark = None
+    try:
+        print(
+            f"bench windows: {args.records:,} rides, measurements {','.join(map(str, args.only))}, "
+            f"{args.rounds} round(s)",
+            file=sys.stderr,
+            flush=True,
+        )
+        rides_path = rides_file(
+            ridestream_home() / "bench" / "rides",
+            max(args.records, int(args.latency_rate * args.latency_seconds) if 6 in only else 0),
+        )
+        broker.start()
+        kafka = KafkaSettings(bootstrap_servers=broker.bootstrap_servers)
+        formats = {"json"} | ({"csv"} if 3 in only else set())
+        topics = {fmt: f"rides_{fmt}" for fmt in formats}
+        warmup = {fmt: f"warmup_{fmt}" for fmt in formats}
+        if selected:
+            print("preparing topics:", file=sys.stderr, flush=True)
+            for fmt in sorted(formats):
+                prepare_topic(
+                    kafka,
+                    producer_options,
+                    topics[fmt],
+                    rides_path,
+                    fmt,
+                    args.records,
+                    args.partitions,
+                )
+                prepare_topic(
+                    kafka,
+                    producer_options,
+                    warmup[fmt],
+                    rides_path,
+                    fmt,
+                    min(args.records, WARMUP_RECORDS),
+                    args.partitions,
+                )
+        spark = build_session(settings.spark, app_name="bench_windows")
+        versions = (
+            f"Python {sys.version.split()[0]}, Java "
+            f"{spark._jvm.java.lang.System.getProperty('java.version')}, pyspark "
+            f"{package_version('pyspark')}, delta-spark {package_version('delta-spark')} "
+            f"(jars {jars.DELTA_JAR_VERSION}), confluent-kafka {package_version('confluent-kafka')}, "
+            f"Kafka {jars.KAFKA_BROKER_VERSION}"
+            + (f", quixstreams {QUIXSTREAMS_VERSION}" if 4 in only else "")
+        )
+        runner = Runner(spark, kafka, workdir, args.max_offsets_per_trigger)
+
+        def topic_of(case: Case, names: dict[str, str]) -> str:
+            return names["csv"] if case.topic == CSV_TOPIC else names["json"]
+
+        spark_cases = [case for case in selected if case.mode != "quix"]
+        if spark_cases:
+            print("warm-up (not timed):", file=sys.stderr, flush=True)
+            for case in spark_cases:
+                seconds = runner.run(
+                    case, topic_of(case, warmup), min(args.records, WARMUP_RECORDS)
+                )
+                print(f"  {case.key}: {seconds:.1f} s", file=sys.stderr, flush=True)
+        timings = Timings()
+        for round_no in range(args.rounds if selected else 0):
+            order = selected if round_no % 2 == 0 else list(reversed(selected))
+            print(f"round {round_no + 1}/{args.rounds}:", file=sys.stderr, flush=True)
+            for case in order:
+                seconds = runner.run(case, topic_of(case, topics), args.records)
+                timings.add(case.key, seconds)
+                print(
+                    f"  {case.key}: {seconds:.1f} s ({rows_per_s(args.records, seconds)} rows/s)",
+                    file=sys.stderr,
+                    flush=True,
+                )
+        notes = []
+        if 5 in only:
+            print("hopping check...", file=sys.stderr, flush=True)
+            notes.append("5. " + hopping_check(spark, kafka))
+        if 6 in only:
+            print("latency, warm-up run (not measured):", file=sys.stderr, flush=True)
+            measure_latency(
+                spark, kafka, producer_options, rides_path, args, workdir, "warmup_latency", 10
+            )
+            print("latency:", file=sys.stderr, flush=True)
+            latency = measure_latency(spark, kafka, producer_options, rides_path, args, workdir)
+            notes.append(
+                f"6. end-to-end latency (update mode, Kafka sink, trigger {latency.trigger}, "
+                f"{args.latency_rate:,.0f} rides/s for {args.latency_seconds:g} s): p50 "
+                f"{latency.p50:.2f} s, p99 {latency.p99:.2f} s, max {latency.max:.2f} s "
+                f"(target p99 <= 2 s); {latency.counted:,} of {latency.rides:,} rides in a result; "
+                f"{latency.batches} batches with input, {latency.mean_batch_s:.2f} s each on average ("
+                + ", ".join(f"{phase} {s:.2f} s" for phase, s in latency.phases_s.items())
+                + ")"
+            )
+        print_report(args, selected, timings, versions, csv_job, notes)
+        return 0
+    finally:
+        if spark is not None:
+            spark.stop()
+        broker.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
