@@ -1,6 +1,6 @@
 """ride_windows from Kafka measured against its baselines: batch, CSV split, Quix Streams, latency.
 
-    ./bench/run windows                               # 3,000,000 rides, 2 rounds, measurements 1-6
+    ./bench/run windows                               # 2,000,000 rides, 2 rounds, measurements 1-6
     ./bench/run windows --records 500000 --only 1,2 --rounds 3
     ./bench/run windows --help
 
@@ -21,13 +21,13 @@ Measurements (``--only``):
    valid rides written to ``noop`` (every field of every ride materialized, as the windows need
    them; a count would let Spark prune the parse), and the full job.
 3. CSV values: the course's ``split(value, ',')`` + cast by position into the same windows, versus
-   the job on CSV values (``parse_rides(value_format="csv")``, when this checkout has it) and the
-   job on JSON. All streaming.
+   the job on CSV values (``parse_rides(value_format="csv")``: ``from_csv`` and the reject checks)
+   and the job on JSON. All streaming.
 4. Quix Streams (its own virtualenv, a subprocess timing itself from first message to last) counting
    the same 5-minute windows per zone on the JSON topic, versus the streaming job.
 5. Hopping windows of 60 minutes sliding 5 versus tumbling 5 minutes (the job's ``ride_windows``,
-   streaming, append); plus a check that the hopping windows' counts equal a plain ``F.window``
-   groupBy in batch.
+   streaming, append: combined from 5-minute panes); plus a check that the hopping windows'
+   counts (``ride_windows`` in append mode, run in batch) equal a plain ``F.window`` groupBy.
 6. End-to-end latency: rides produced at a fixed rate, restamped to now, while the streaming job
    (update mode, processing-time trigger) writes window records to Kafka; each ride's latency runs
    from its Kafka timestamp to that of the first window record whose ride_count includes it.
@@ -59,7 +59,6 @@ from bench.support.rides import (
     rides_file,
 )
 from bench.support.transforms import (
-    job_reads_csv,
     job_windows,
     plain_hopping_counts,
     ride_latencies,
@@ -115,7 +114,7 @@ class Case:
     build: Callable[[DataFrame], DataFrame] | None = None
 
 
-def cases(only: set[int], csv_job: bool) -> list[Case]:
+def cases(only: set[int]) -> list[Case]:
     """Return the cases the selected measurements need, each once (measurements share some)."""
     schema = ride_schema()
     chosen = {
@@ -154,8 +153,6 @@ def cases(only: set[int], csv_job: bool) -> list[Case]:
         5: ["stream_hopping", "stream_json"],
     }
     keys = [key for measurement in sorted(only) for key in needed.get(measurement, [])]
-    if not csv_job:
-        keys = [key for key in keys if key != "job_csv"]
     return [chosen[key] for key in dict.fromkeys(keys)]
 
 
@@ -236,7 +233,8 @@ def hopping_check(spark: SparkSession, kafka: KafkaSettings) -> str:
     rides = read_kafka_batch(spark, kafka, JSON_TOPIC).transform(parse_rides, schema)
     rides = rides.transform(valid_rides, schema)
     keys = ["window_start", "window_end", *HOPPING.group_by, "ride_count"]
-    job = ride_windows(rides, HOPPING).select(*keys).cache()
+    # Append mode: the job's hopping windows as a streaming query computes them (from panes).
+    job = ride_windows(rides, HOPPING, "append").select(*keys).cache()
     plain = plain_hopping_counts(rides, HOPPING.size, HOPPING.slide, HOPPING.group_by).cache()
     try:
         job_rows, plain_rows = job.count(), plain.count()
@@ -291,7 +289,12 @@ def measure_latency(
     records = read_kafka_stream(spark, kafka, SourceSettings(topic=rides_topic))
     sink = SinkSettings(kind="kafka", output_mode="update", topic=windows_topic)
     query = (
-        window_writer(job_windows(records, schema, TUMBLING), sink, kafka, TUMBLING.group_by)
+        window_writer(
+            job_windows(records, schema, TUMBLING, output_mode="update"),
+            sink,
+            kafka,
+            TUMBLING.group_by,
+        )
         .trigger(processingTime=args.latency_trigger)
         .option("checkpointLocation", str(workdir / "checkpoints" / name))
         .queryName(f"bench_{name}")
@@ -397,7 +400,6 @@ def print_report(
     selected: list[Case],
     timings: Timings,
     versions: str,
-    csv_job: bool,
     notes: list[str],
 ) -> None:
     """Print the table (markdown) and one ratio line per target on stdout."""
@@ -423,8 +425,6 @@ def print_report(
             f"{timings.median(case.key):.1f} | {rows_per_s(n, timings.best(case.key))} | {rounds} |"
         )
     only = set(args.only)
-    if 3 in only and not csv_job:
-        print("| 3 | job, CSV, streaming | not available | | | parse_rides has no value_format |")
     print()
 
     def speed(key: str) -> float | None:
@@ -445,9 +445,9 @@ def print_report(
             f"{ratio(speed('batch_json'), speed('raw_count'))}"
         )
     if 3 in only:
-        csv_ratio = ratio(speed("job_csv"), speed("split_csv")) if csv_job else "not available"
         print(
-            f"3. job on CSV / course split (rows/s): {csv_ratio} (target >= 0.9x); job on JSON / "
+            f"3. job on CSV / course split (rows/s): {ratio(speed('job_csv'), speed('split_csv'))} "
+            "(target >= 0.9x); job on JSON / "
             f"course split: {ratio(speed('stream_json'), speed('split_csv'))}"
         )
     if 4 in only:
@@ -472,7 +472,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         epilog="measurements: " + "; ".join(f"{k} {v}" for k, v in MEASUREMENTS.items()),
     )
     parser.add_argument(
-        "--records", type=int, default=3_000_000, help="rides per topic (default: %(default)s)"
+        "--records", type=int, default=2_000_000, help="rides per topic (default: %(default)s)"
     )
     parser.add_argument(
         "--rounds", type=int, default=2, help="rounds per case (default: %(default)s)"
@@ -519,8 +519,7 @@ def main(argv: list[str] | None = None) -> int:
     only = set(args.only)
     settings = build_settings("local", load_profile("local"))
     producer_options = dict(settings.producer)
-    csv_job = job_reads_csv()
-    selected = cases(only, csv_job)
+    selected = cases(only)
     workdir = Path(tempfile.mkdtemp(prefix="ridestream-bench-"))
     broker = EmbeddedKafka(workdir / "kafka", port=free_port(), controller_port=free_port())
     spark = None
@@ -602,7 +601,14 @@ def main(argv: list[str] | None = None) -> int:
         if 6 in only:
             print("latency, warm-up run (not measured):", file=sys.stderr, flush=True)
             measure_latency(
-                spark, kafka, producer_options, rides_path, args, workdir, "warmup_latency", 10
+                spark,
+                kafka,
+                producer_options,
+                rides_path,
+                args,
+                workdir,
+                "warmup_latency",
+                min(10, args.latency_seconds),
             )
             print("latency:", file=sys.stderr, flush=True)
             latency = measure_latency(spark, kafka, producer_options, rides_path, args, workdir)
@@ -615,7 +621,7 @@ def main(argv: list[str] | None = None) -> int:
                 + ", ".join(f"{phase} {s:.2f} s" for phase, s in latency.phases_s.items())
                 + ")"
             )
-        print_report(args, selected, timings, versions, csv_job, notes)
+        print_report(args, selected, timings, versions, notes)
         return 0
     finally:
         if spark is not None:

@@ -5,8 +5,6 @@ Pure ``DataFrame -> DataFrame`` functions, like the job's; the benchmark wires t
 
 from __future__ import annotations
 
-import inspect
-
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
@@ -17,20 +15,22 @@ from ridestream.windows import ride_windows
 
 
 def job_windows(
-    records: DataFrame, schema: T.StructType, spec: WindowSettings, value_format: str = "json"
+    records: DataFrame,
+    schema: T.StructType,
+    spec: WindowSettings,
+    value_format: str = "json",
+    output_mode: str | None = "append",
 ) -> DataFrame:
-    """Return the ride_windows job's transform of raw Kafka records: parse, keep valid, window."""
-    parse_options = {"value_format": value_format} if value_format != "json" else {}
+    """Return the ride_windows job's transform of raw Kafka records: parse, keep valid, window.
+
+    ``output_mode`` is the mode of the query the windows go to: in append mode, hopping windows
+    are combined from panes (:func:`ridestream.windows.count_rides_by_pane`).
+    """
     return (
-        records.transform(parse_rides, schema, **parse_options)
+        records.transform(parse_rides, schema, value_format=value_format)
         .transform(valid_rides, schema)
-        .transform(ride_windows, spec)
+        .transform(ride_windows, spec, output_mode)
     )
-
-
-def job_reads_csv() -> bool:
-    """Return True when this checkout's ``parse_rides`` takes ``value_format`` (CSV values)."""
-    return "value_format" in inspect.signature(parse_rides).parameters
 
 
 def split_csv_rides(records: DataFrame, schema: T.StructType) -> DataFrame:
