@@ -129,7 +129,7 @@ def preflight(settings: Settings) -> None:
     check_writable(settings.query.checkpoint_dir, "checkpoints", "--checkpoint-dir")
     if settings.sink.kind == "delta":
         check_writable(settings.sink.path, "Delta table", "--delta-path")
-    if settings.dead_letter.kind == "delta":
+    if "delta" in settings.dead_letter.kinds:
         check_writable(settings.dead_letter.path, "dead-letter Delta table", "--dead-letter-path")
     check_checkpoint(settings.query.checkpoint_dir, JOB_NAME, query_shape(settings))
 

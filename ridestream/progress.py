@@ -218,6 +218,7 @@ class Balance:
     rejected: int = 0
     dropped_late: int = 0
     unbalanced_batches: list[int] | None = None
+    missing_batches: list[int] | None = None
 
     @property
     def balances(self) -> bool:
@@ -227,7 +228,8 @@ class Balance:
 
 def balance_from_metrics(lines: list[str], query: str) -> Balance:
     """Sum the record accounting of ``query``'s batches from metrics-file lines (JSON)."""
-    balance = Balance(unbalanced_batches=[])
+    balance = Balance(unbalanced_batches=[], missing_batches=[])
+    batch_ids: set[int] = set()
     for line in lines:
         progress = json.loads(line)
         if progress.get("name") != query:
@@ -245,4 +247,69 @@ def balance_from_metrics(lines: list[str], query: str) -> Balance:
         )
         if not (read == batch["input"] == batch["valid"] + batch["rejected"]):
             balance.unbalanced_batches.append(progress.get("batchId"))
+        batch_ids.add(progress.get("batchId"))
+    # A batch id the file does not hold ran without being recorded (e.g. the job was killed
+    # between the batch's commit and the listener's write): its rows are not in the sums.
+    if batch_ids:
+        balance.missing_batches = sorted(set(range(max(batch_ids) + 1)) - batch_ids)
     return balance
+
+
+@dataclass
+class WindowRides:
+    """How many rides a windows Delta table holds (the "aggregated" side of the accounting)."""
+
+    windows: int  # rows of the table
+    ride_windows: int  # the sum of ride_count over them
+    windows_per_ride: int  # 1 for tumbling and session windows, size/slide for hopping ones
+    all_windows: bool  # merged in update mode: open windows are in the table too
+
+    @property
+    def rides(self) -> float:
+        """Return the rides the windows hold (ride-windows / windows per ride)."""
+        return self.ride_windows / self.windows_per_ride
+
+
+def windows_per_ride(starts: list[int], sizes: set[int]) -> int:
+    """Return in how many windows each ride is counted, from window starts and sizes (seconds).
+
+    Session windows vary in size and never overlap within a group: 1. Fixed-size windows start
+    every slide; a ride at time t is in the windows starting at each slide within (t - size, t],
+    so the table holds consecutive starts and the slide is the gcd of the size and the starts'
+    distances: size / slide windows per ride (1 for tumbling windows).
+    """
+    import math
+
+    if len(sizes) != 1:
+        return 1
+    (size,) = sizes
+    slide = size
+    first = min(starts, default=0)
+    for start in starts:
+        slide = math.gcd(slide, start - first)
+    return size // slide
+
+
+def window_rides(spark: Any, path: str) -> WindowRides:
+    """Read a ride_windows Delta table: its rows, the rides in them, and how it was written."""
+    from delta.tables import DeltaTable
+
+    table = spark.read.format("delta").load(path)
+    shape = table.select(
+        F.count(F.lit(1)).alias("windows"),
+        F.coalesce(F.sum("ride_count"), F.lit(0)).alias("ride_windows"),
+        F.collect_set(F.unix_timestamp("window_start")).alias("starts"),
+        F.collect_set(F.unix_timestamp("window_end") - F.unix_timestamp("window_start")).alias(
+            "sizes"
+        ),
+    ).first()
+    operations = {
+        row.operation
+        for row in DeltaTable.forPath(spark, path).history().select("operation").collect()
+    }
+    return WindowRides(
+        windows=shape.windows,
+        ride_windows=int(shape.ride_windows),
+        windows_per_ride=windows_per_ride(list(shape.starts), set(shape.sizes)),
+        all_windows="MERGE" in operations,
+    )
