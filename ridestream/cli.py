@@ -323,7 +323,7 @@ def cmd_balance(args: argparse.Namespace) -> int:
 
 def _balance_windows(args: argparse.Namespace, balance) -> list[str]:  # noqa: ANN001
     """Print the windows side of the balance (valid = in windows + dropped); return problems."""
-    from ridestream.progress import window_rides
+    from ridestream.progress import late_drops_agree, window_rides
     from ridestream.session import build_session
 
     settings = _settings(args)
@@ -353,11 +353,26 @@ def _balance_windows(args: argparse.Namespace, balance) -> list[str]:  # noqa: A
         )
         if rest < 0:
             return [f"the table holds {-rest:,} more {unit} than were valid (counted twice?)"]
-        if spark_dropped > rest or (rest > 0) != (spark_dropped > 0):
+        if not late_drops_agree(rest, spark_dropped):
             return [
                 f"{rest:,} {unit} are not in the table, but Spark dropped {spark_dropped:,} late "
                 "partial window groups (lost or counted twice?)"
             ]
+        # The same, batch by batch: what each batch's merge added against what it parsed.
+        off = [
+            batch
+            for batch, (valid, groups) in sorted(balance.per_batch.items())
+            if not late_drops_agree(valid * each - windows.added_per_batch.get(batch, 0), groups)
+        ]
+        if off:
+            return [
+                f"batches {off[:10]}: valid rides, the rides their merges added and Spark's late "
+                "groups do not agree (lost or counted twice?)"
+            ]
+        print(
+            f"  in each of the {len(balance.per_batch):,} batches: valid = added to the table + "
+            "dropped late"
+        )
         return []
     print(
         f"    not in the table   {rest:>12,}  (dropped late, or in windows still open: append mode "

@@ -86,6 +86,17 @@ def windows_of(rides: list[dict]) -> dict:
     return {key: (len(amounts), sum(amounts)) for key, amounts in groups.items()}
 
 
+def shifted(line: str) -> str:
+    """Move 3 valid rides of batch 1 into batch 0 in a metrics line (a falsified record)."""
+    progress = json.loads(line)
+    shift = {0: 3, 1: -3}.get(progress["batchId"], 0)
+    if shift and progress["name"] == "ride_windows":
+        for key in ("input", "valid"):
+            progress["observedMetrics"]["records"][key] += shift
+        progress["numInputRows"] += shift
+    return json.dumps(progress)
+
+
 def balance(metrics, table, capsys) -> tuple[int, str, str]:
     """Run ``rides balance METRICS --windows TABLE`` in this process (its session is ours)."""
     args = build_parser().parse_args(["balance", str(metrics), "--windows", str(table)])
@@ -135,6 +146,7 @@ def test_valid_rides_are_in_windows_or_dropped_late_and_rejects_reach_both_sinks
     assert f"in windows         {len(kept):>12,}" in out
     assert f"dropped late       {len(dropped):>12,}" in out
     assert "valid = in windows + dropped late" in out
+    assert "batches: valid = added to the table + dropped late" in out
 
     # Both dead-letter sinks hold each malformed record once, bytes and reason.
     rejects = spark.read.format("delta").load(str(dead_letter)).collect()
@@ -143,12 +155,17 @@ def test_valid_rides_are_in_windows_or_dropped_late_and_rejects_reach_both_sinks
     reasons = {m.value(): dict(m.headers())["ridestream.reason"].decode() for m in messages}
     assert reasons == BAD and len(messages) == len(BAD)
 
-    # The check can fail: windows counted twice, or a batch missing from the metrics file.
+    # The check can fail: rides moved from one batch to another (the run's sums still agree),
+    # windows counted twice, or a batch missing from the metrics file.
+    lines = metrics.read_text().splitlines()
+    metrics.write_text("".join(f"{shifted(line)}\n" for line in lines))
+    code, out, err = balance(metrics, table, capsys)
+    assert code == 1 and "batches [0, 1]: valid rides, the rides their merges added" in err, out
+    metrics.write_text("".join(f"{line}\n" for line in lines))
     spark.sql(f"INSERT INTO delta.`{table}` SELECT * FROM delta.`{table}` WHERE PULocationID = 4")
     code, out, err = balance(metrics, table, capsys)
     assert code == 1, out
     assert "more rides than were valid" in err
-    lines = metrics.read_text().splitlines()
     metrics.write_text("".join(f"{line}\n" for line in lines if json.loads(line)["batchId"] != 1))
     code, out, err = balance(metrics, table, capsys)
     assert code == 1 and "batches [1] ran but are not in" in err
