@@ -33,14 +33,15 @@ done
 
 source "$(dirname "${BASH_SOURCE[0]}")/scripts/bootstrap.sh"
 
-# The profile and broker address decide what the embedded stack starts.
+# The profile, broker address and value format decide what the embedded stack starts.
 stack_args=(--profile "${RIDESTREAM_PROFILE:-local}")
 wants_help=false
 for ((i = 0; i < ${#job_args[@]}; i++)); do
   case "${job_args[$i]}" in
     -h|--help) wants_help=true ;;
-    --profile|--bootstrap-servers) stack_args+=("${job_args[$i]}" "${job_args[$((i + 1))]:-}") ;;
-    --profile=*|--bootstrap-servers=*) stack_args+=("${job_args[$i]}") ;;
+    # --format too: the generator must write what the job parses.
+    --profile|--bootstrap-servers|--format) stack_args+=("${job_args[$i]}" "${job_args[$((i + 1))]:-}") ;;
+    --profile=*|--bootstrap-servers=*|--format=*) stack_args+=("${job_args[$i]}") ;;
   esac
 done
 

@@ -43,7 +43,7 @@ JOB_NAME = "ride_windows"
 def build_writers(rides_raw: DataFrame, settings: Settings) -> dict[str, DataStreamWriter]:
     """Return the job's unstarted writers by query name: windows, and the dead-letter records."""
     schema = ride_schema()
-    parsed = rides_raw.transform(parse_rides, schema)
+    parsed = rides_raw.transform(parse_rides, schema, value_format=settings.source.format)
     # Every batch counts its records (input = valid + rejected) as it parses them; the counts
     # ride along in the query's progress (observedMetrics) to the progress line and metrics file.
     counted = parsed.observe(ACCOUNTING, *record_counts())

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from ridestream.config import (
     DEFAULT_PROFILE,
+    VALUE_FORMATS,
     ConfigError,
     Settings,
     build_settings,
@@ -30,6 +31,8 @@ def _settings(args: argparse.Namespace) -> Settings:
     overrides = {}
     if getattr(args, "bootstrap_servers", None):
         overrides["kafka.bootstrap_servers"] = args.bootstrap_servers
+    if getattr(args, "source_format", None):
+        overrides["source.format"] = args.source_format
     return build_settings(args.profile, load_profile(args.profile), overrides)
 
 
@@ -199,7 +202,7 @@ def cmd_datagen(args: argparse.Namespace) -> int:
         seed=args.seed,
         mix=mix,
         stream=args.stream,
-        value_format=args.format,
+        value_format=args.format or settings.source.format,
         key=None if args.key == "none" else args.key,
     )
     report = DeliveryReport()
@@ -448,6 +451,7 @@ def _backfill(settings: Settings) -> None:
         now - parse_duration(embedded.datagen_backfill),
         embedded.datagen_rate,
         mix=Mix(out_of_order=float(DEMO_MIX_FLAGS[1]), disorder=parse_duration(DEMO_MIX_FLAGS[3])),
+        value_format=settings.source.format,
     )
     report = DeliveryReport()
     producer = make_producer(settings.kafka, dict(settings.producer), report)
@@ -479,6 +483,9 @@ def _feed_topic(args: argparse.Namespace, settings: Settings, state: Path) -> in
                 args.profile,
                 "--backfill",
                 "0",
+                # The job parses what its profile (or --format) says: generate exactly that.
+                "--format",
+                settings.source.format,
                 *DEMO_MIX_FLAGS,
                 *(
                     ["--bootstrap-servers", args.bootstrap_servers]
@@ -675,7 +682,9 @@ def build_parser() -> argparse.ArgumentParser:
         "empty (default: %(default)s)",
     )
     datagen.add_argument(
-        "--format", choices=("json", "csv"), default="json", help="value format (default: json)"
+        "--format",
+        choices=VALUE_FORMATS,
+        help="value format (default: the profile's source.format, json in local)",
     )
     datagen.add_argument(
         "--key",
@@ -767,6 +776,13 @@ def build_parser() -> argparse.ArgumentParser:
         cmd_stack,
     )
     stack.add_argument("action", choices=("up", "down"))
+    stack.add_argument(
+        "--format",
+        dest="source_format",
+        choices=VALUE_FORMATS,
+        help="value format the generated rides are written in (default: the profile's "
+        "source.format; spark-submit.sh passes the job's --format)",
+    )
     return parser
 
 

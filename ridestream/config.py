@@ -30,6 +30,8 @@ SINK_KINDS = ("console", "kafka", "delta")
 DEAD_LETTER_KINDS = ("kafka", "delta", "kafka+delta", "console", "none")
 OUTPUT_MODES = ("append", "update")
 STARTING_OFFSETS = ("earliest", "latest")
+# How a ride is written in a Kafka value: a JSON object, or a CSV line in schema order.
+VALUE_FORMATS = ("json", "csv")
 
 
 class ConfigError(ValueError):
@@ -209,6 +211,12 @@ class SourceSettings:
     max_offsets_per_trigger: int | None = None
     fail_on_data_loss: bool = True
 
+    def __post_init__(self) -> None:
+        if self.format not in VALUE_FORMATS:
+            raise ConfigError(
+                f"source.format {self.format!r}: choose one of {', '.join(VALUE_FORMATS)}"
+            )
+
 
 @dataclass(frozen=True)
 class WindowSettings:
@@ -370,6 +378,12 @@ class Override:
 OVERRIDES: tuple[Override, ...] = (
     Override("--bootstrap-servers", "kafka.bootstrap_servers", "Kafka brokers, host:port[,...]"),
     Override("--topic", "source.topic", "topic the rides are read from"),
+    Override(
+        "--format",
+        "source.format",
+        "json|csv: how the rides' values are written (csv: schema order, no header)",
+        choices=VALUE_FORMATS,
+    ),
     Override(
         "--starting-offsets",
         "source.starting_offsets",

@@ -5,6 +5,8 @@ Rows are built from the declared schema (schemas/ride.avsc), so a field added th
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from datetime import datetime, timedelta
 
@@ -54,6 +56,22 @@ def ride_json(ride_fields: dict) -> bytes:
             for key, value in ride_fields.items()
         }
     ).encode()
+
+
+def ride_csv(ride_fields: dict) -> bytes:
+    """Encode a ride dict as one CSV line in schema order, no header (``rides produce --format csv``).
+
+    Written with Python's csv module (RFC 4180 quoting, a quote doubled), not the producers'
+    encoder: a missing or None field is an empty one, timestamps as 'YYYY-MM-DD HH:MM:SS'.
+    """
+    line = io.StringIO()
+    # The csv module quotes a field holding a character of the line terminator: with '\r\n' a
+    # line break inside a field is quoted; the terminator itself is not part of the value.
+    csv.writer(line, lineterminator="\r\n").writerow(
+        value.strftime(TIMESTAMP_FORMAT) if isinstance(value, datetime) else value
+        for value in (ride_fields.get(name) for name in ride_schema().fieldNames())
+    )
+    return line.getvalue().removesuffix("\r\n").encode()
 
 
 def kafka_rows(values: list[bytes | None], topic: str = "rides") -> list[tuple]:

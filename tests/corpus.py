@@ -3,18 +3,19 @@
 Tests that check that nothing is lost mix these into valid rides: the parsing corpus test uses
 all of them; accounting and crash tests take ``malformed_records(n)`` for a 1-5% mix. Every
 expected reason is written out by hand (see ``ridestream/parsing.py`` for the codes).
+``MALFORMED_CSV`` is the same for CSV values (``parse_rides(value_format="csv")``).
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from ridestream.parsing import MAX_VALUE_BYTES
 from ridestream.schemas import ride_schema
-from tests.builders import DEFAULT_PICKUP, ride, ride_json
+from tests.builders import DEFAULT_PICKUP, ride, ride_csv, ride_json
 
 
 @dataclass(frozen=True)
@@ -116,6 +117,96 @@ MALFORMED = _corpus()
 """Every reject reason at least once, most of them for several fields or shapes."""
 
 
+def _csv_corpus() -> list[Record]:
+    good = ride_csv(ride())
+    before = DEFAULT_PICKUP - timedelta(seconds=1)
+    return [
+        Record(None, "null_value"),
+        Record(ride_csv(ride(store_and_fwd_flag="N" * MAX_VALUE_BYTES)), "oversized"),
+        Record(b"\xff" * (MAX_VALUE_BYTES + 1), "oversized"),
+        Record(b"\xff\xfe" + good[2:], "not_utf8"),
+        Record(good.replace(b",N,", b",\xc3,"), "not_utf8"),  # a lead byte, no continuation
+        # 18 fields, one per schema field, or it is not a ride
+        Record(b"", "wrong_field_count"),
+        Record(b" ", "wrong_field_count"),
+        Record(b"not a ride", "wrong_field_count"),
+        Record(good[: good.index(b",132,")], "wrong_field_count"),  # truncated: 7 fields
+        Record(good.rsplit(b",", 1)[0], "wrong_field_count"),  # the last field lost: 17
+        Record(good + b",", "wrong_field_count"),  # a trailing comma: 19, the last empty
+        Record(good + b",2.5", "wrong_field_count"),
+        Record(good.replace(b",", b";"), "wrong_field_count"),  # another separator: 1 field
+        Record(good.replace(b",", b"\t"), "wrong_field_count"),
+        Record(good + b"\n" + good, "wrong_field_count"),  # two rides in one value: 35 fields
+        Record(
+            good.replace(b",N,", b',"N,'), "wrong_field_count"
+        ),  # an unclosed quote eats the rest
+        Record(b"{}", "wrong_field_count"),
+        # A JSON ride has 18 comma-separated pieces; the first is no int.
+        Record(ride_json(ride()), "wrong_type:VendorID"),
+        Record(b"," * 17, "missing_field:tpep_pickup_datetime"),  # 18 empty fields
+        Record(ride_csv(ride(tpep_pickup_datetime=None)), "missing_field:tpep_pickup_datetime"),
+        Record(ride_csv(ride(tpep_dropoff_datetime=None)), "missing_field:tpep_dropoff_datetime"),
+        Record(ride_csv(ride(PULocationID=None)), "missing_field:PULocationID"),
+        Record(ride_csv(ride(PULocationID="")), "missing_field:PULocationID"),
+        Record(good.replace(b",132,", b',"",'), "missing_field:PULocationID"),  # quoted, empty
+        Record(ride_csv(ride(DOLocationID=None)), "missing_field:DOLocationID"),
+        Record(ride_csv(ride(total_amount=None)), "missing_field:total_amount"),
+        Record(ride_csv(ride(PULocationID="abc")), "wrong_type:PULocationID"),
+        Record(ride_csv(ride(PULocationID=161.5)), "wrong_type:PULocationID"),
+        Record(ride_csv(ride(PULocationID=" 161")), "wrong_type:PULocationID"),
+        Record(ride_csv(ride(PULocationID="161,5")), "wrong_type:PULocationID"),  # quoted comma
+        Record(ride_csv(ride(DOLocationID=2**31)), "wrong_type:DOLocationID"),  # int overflow
+        Record(ride_csv(ride(total_amount="twenty dollars")), "wrong_type:total_amount"),
+        Record(ride_csv(ride(total_amount="$23.00")), "wrong_type:total_amount"),
+        Record(ride_csv(ride(VendorID="two")), "wrong_type:VendorID"),  # optional, still typed
+        Record(ride_csv(ride(passenger_count=1.0)), "wrong_type:passenger_count"),
+        Record(ride_csv(ride(fare_amount="15,00")), "wrong_type:fare_amount"),
+        # A line break is data of the field it ends: after an empty last field, it is no double.
+        Record(
+            ride_csv(ride(congestion_surcharge=None)) + b"\n", "wrong_type:congestion_surcharge"
+        ),
+        Record(
+            ride_csv(ride(tpep_pickup_datetime="yesterday")), "bad_timestamp:tpep_pickup_datetime"
+        ),
+        Record(
+            ride_csv(ride(tpep_pickup_datetime="1704067200")),  # seconds: a JSON number only
+            "bad_timestamp:tpep_pickup_datetime",
+        ),
+        Record(
+            ride_csv(ride(tpep_dropoff_datetime="2024-13-01 00:00:00")),
+            "bad_timestamp:tpep_dropoff_datetime",
+        ),
+        Record(
+            ride_csv(ride(tpep_dropoff_datetime="2024-01-01 25:00:00")),
+            "bad_timestamp:tpep_dropoff_datetime",
+        ),
+        Record(
+            ride_csv(ride("1970-01-01 00:00:00")), "timestamp_out_of_range:tpep_pickup_datetime"
+        ),
+        Record(
+            ride_csv(ride(tpep_pickup_datetime="0001-01-01 00:00:00")),
+            "timestamp_out_of_range:tpep_pickup_datetime",
+        ),
+        Record(
+            ride_csv(ride("2099-12-31 23:55:00")),  # the dropoff, 12 minutes later, is in 2100
+            "timestamp_out_of_range:tpep_dropoff_datetime",
+        ),
+        Record(ride_csv(ride(tpep_dropoff_datetime=before)), "dropoff_before_pickup"),
+        Record(ride_csv(ride(trip_distance=-0.1)), "negative:trip_distance"),
+        Record(ride_csv(ride(fare_amount=-15.0)), "negative:fare_amount"),
+        Record(ride_csv(ride(tip_amount=-1.0)), "negative:tip_amount"),
+        Record(ride_csv(ride(total_amount=-23.0)), "negative:total_amount"),
+        Record(ride_csv(ride(passenger_count=10)), "out_of_range:passenger_count"),
+        Record(ride_csv(ride(PULocationID=0)), "out_of_range:PULocationID"),
+        Record(ride_csv(ride(DOLocationID=266)), "out_of_range:DOLocationID"),
+    ]
+
+
+MALFORMED_CSV = _csv_corpus()
+"""Every reject reason that applies to CSV values at least once (``wrong_field_count`` for
+``not_json``)."""
+
+
 def malformed_records(count: int | None = None) -> list[Record]:
     """Return the corpus, or ``count`` records cycling through it (every reason comes up)."""
     if count is None:
@@ -165,13 +256,19 @@ def varied_rides(count: int, seed: int = 11) -> list[dict]:
     return rides
 
 
-def mix_in(rides: Sequence[dict], malformed: Sequence[Record], seed: int = 3) -> list[Record]:
+def mix_in(
+    rides: Sequence[dict],
+    malformed: Sequence[Record],
+    seed: int = 3,
+    encode: Callable[[dict], bytes] = ride_json,
+) -> list[Record]:
     """Return the rides as valid records with each malformed one at a seeded random place.
 
-    The rides keep their order; so do the malformed records among themselves.
+    The rides keep their order; so do the malformed records among themselves. ``encode`` writes a
+    ride's value (``ride_csv`` for a CSV topic).
     """
     rng = random.Random(seed)
-    records = [Record(ride_json(fields)) for fields in rides]
+    records = [Record(encode(fields)) for fields in rides]
     slots = sorted(rng.randint(0, len(records)) for _ in malformed)
     for offset, (slot, bad) in enumerate(zip(slots, malformed, strict=True)):
         records.insert(slot + offset, bad)

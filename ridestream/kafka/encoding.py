@@ -14,7 +14,8 @@ import json
 import pyarrow as pa
 import pyarrow.compute as pc
 
-VALUE_FORMATS = ("json", "csv")
+from ridestream.config import VALUE_FORMATS
+
 TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 

@@ -1,3 +1,4 @@
+import argparse
 from datetime import timedelta
 from pathlib import Path
 
@@ -6,9 +7,11 @@ import pytest
 from ridestream.config import (
     ConfigError,
     WindowSettings,
+    add_settings_arguments,
     build_settings,
     load_profile,
     parse_duration,
+    settings_from_args,
 )
 
 
@@ -136,3 +139,13 @@ def test_a_profile_overrides_any_client_setting():
     assert settings.producer["acks"] == "all"  # the rest of the defaults stay
     assert settings.consumer["fetch.max.bytes"] == 1024
     assert settings.consumer["enable.auto.commit"] is False
+
+
+def test_the_source_format_is_json_or_csv_and_a_flag_overrides_it():
+    assert build_settings("local", load_profile("local")).source.format == "json"
+    parser = argparse.ArgumentParser()
+    add_settings_arguments(parser)
+    settings = settings_from_args(parser.parse_args(["--profile", "local", "--format", "csv"]))
+    assert settings.source.format == "csv"
+    with pytest.raises(ConfigError, match="source.format 'xml': choose one of json, csv"):
+        build_settings("local", load_profile("local"), {"source.format": "xml"})
