@@ -124,12 +124,18 @@ def query_shape(settings: Settings) -> dict[str, object]:
     }
 
 
+def output_topics(settings: Settings) -> list[str]:
+    """Return the Kafka topics the job writes to."""
+    topics = [settings.sink.topic] if settings.sink.kind == "kafka" else []
+    return topics + ([settings.dead_letter.topic] if "kafka" in settings.dead_letter.kinds else [])
+
+
 def preflight(settings: Settings) -> None:
     """Check the output and checkpoint locations before Spark starts."""
     check_writable(settings.query.checkpoint_dir, "checkpoints", "--checkpoint-dir")
     if settings.sink.kind == "delta":
         check_writable(settings.sink.path, "Delta table", "--delta-path")
-    if settings.dead_letter.kind == "delta":
+    if "delta" in settings.dead_letter.kinds:
         check_writable(settings.dead_letter.path, "dead-letter Delta table", "--dead-letter-path")
     check_checkpoint(settings.query.checkpoint_dir, JOB_NAME, query_shape(settings))
 
@@ -138,7 +144,7 @@ def run(argv: list[str] | None = None) -> int:
     """Load settings, check Kafka, build the session and run :func:`main`."""
     settings = settings_from_args(parse_args(argv))
     # Fail in seconds, with a message that names the fix, before a JVM is started.
-    check_topics(settings.kafka, [settings.source.topic])
+    check_topics(settings.kafka, [settings.source.topic], outputs=output_topics(settings))
     preflight(settings)
     spark = build_session(settings.spark, app_name=JOB_NAME)
     return main(spark, settings, stop_on_signals(JOB_NAME))

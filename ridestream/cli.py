@@ -294,19 +294,96 @@ def cmd_balance(args: argparse.Namespace) -> int:
     print(f"  parsed               {balance.input:>12,}")
     print(f"    valid              {balance.valid:>12,}")
     print(f"    rejected           {balance.rejected:>12,}  (to the dead-letter sink)")
+    problems = []
+    if balance.unbalanced_batches:
+        problems.append(
+            f"batches {balance.unbalanced_batches} do not balance (read, parsed and valid + "
+            "rejected differ)"
+        )
+    if balance.missing_batches:
+        problems.append(
+            f"batches {balance.missing_batches[:10]} ran but are not in {path} (was the job "
+            "killed before recording them, or started without --metrics-file?): their rows are "
+            "not counted"
+        )
+    if args.windows:
+        problems += _balance_windows(args, balance)
+    else:
+        print(
+            f"  dropped late         {balance.dropped_late:>12,}  (Spark's count of partial window "
+            "groups dropped behind the watermark; --windows TABLE counts the rides)"
+        )
+    if problems:
+        for problem in problems:
+            print(f"NOT balanced: {problem}", file=sys.stderr)
+        return 1
     print(
-        f"  dropped late         {balance.dropped_late:>12,}  (Spark's count of window groups "
-        "dropped behind the watermark)"
+        "balanced: read = parsed = valid + rejected in every batch"
+        + ("; valid = in windows + dropped late" if args.windows else "")
     )
-    if balance.balances:
-        print("balanced: read = parsed = valid + rejected in every batch")
-        return 0
+    return 0
+
+
+def _balance_windows(args: argparse.Namespace, balance) -> list[str]:  # noqa: ANN001
+    """Print the windows side of the balance (valid = in windows + dropped); return problems."""
+    from ridestream.progress import late_drops_agree, window_rides
+    from ridestream.session import build_session
+
+    settings = _settings(args)
+    table = str(Path(args.windows).resolve())
+    spark = build_session(settings.spark, app_name="rides balance")
+    try:
+        windows = window_rides(spark, table)
+    except Exception as error:  # noqa: BLE001 - a missing or foreign table: one line
+        raise ConfigError(
+            f"{args.windows} is not a readable windows Delta table ({error})"
+        ) from None
+    each = windows.windows_per_ride
+    unit = "ride-windows" if each > 1 else "rides"
+    expected = balance.valid * each
+    rest = expected - windows.ride_windows
+    if each > 1:
+        print(f"    x {each} windows each  {expected:>12,}  {unit} (hopping windows)")
     print(
-        f"NOT balanced: batches {balance.unbalanced_batches} (read, parsed and valid + rejected "
-        "differ)",
-        file=sys.stderr,
+        f"    in windows         {windows.ride_windows:>12,}  (ride_count over the "
+        f"{windows.windows:,} windows of {args.windows})"
     )
-    return 1
+    spark_dropped = balance.dropped_late
+    if windows.all_windows:
+        print(
+            f"    dropped late       {rest:>12,}  (the rest; Spark dropped {spark_dropped:,} late "
+            "partial window groups)"
+        )
+        if rest < 0:
+            return [f"the table holds {-rest:,} more {unit} than were valid (counted twice?)"]
+        if not late_drops_agree(rest, spark_dropped):
+            return [
+                f"{rest:,} {unit} are not in the table, but Spark dropped {spark_dropped:,} late "
+                "partial window groups (lost or counted twice?)"
+            ]
+        # The same, batch by batch: what each batch's merge added against what it parsed.
+        off = [
+            batch
+            for batch, (valid, groups) in sorted(balance.per_batch.items())
+            if not late_drops_agree(valid * each - windows.added_per_batch.get(batch, 0), groups)
+        ]
+        if off:
+            return [
+                f"batches {off[:10]}: valid rides, the rides their merges added and Spark's late "
+                "groups do not agree (lost or counted twice?)"
+            ]
+        print(
+            f"  in each of the {len(balance.per_batch):,} batches: valid = added to the table + "
+            "dropped late"
+        )
+        return []
+    print(
+        f"    not in the table   {rest:>12,}  (dropped late, or in windows still open: append mode "
+        f"writes a window once it is final; Spark dropped {spark_dropped:,} late partial groups)"
+    )
+    if rest < spark_dropped:
+        return [f"the table holds {unit} that Spark dropped as late ({rest:,} < {spark_dropped:,})"]
+    return []
 
 
 def cmd_topics(args: argparse.Namespace) -> int:
@@ -652,6 +729,12 @@ def build_parser() -> argparse.ArgumentParser:
     balance.add_argument("metrics_file", help="the job's --metrics-file")
     balance.add_argument(
         "--query", default="ride_windows", help="query name in the file (default: %(default)s)"
+    )
+    balance.add_argument(
+        "--windows",
+        metavar="DELTA_PATH",
+        help="the run's windows Delta table: also check valid = in windows + dropped late "
+        "(exact for update mode, where every window is merged in)",
     )
 
     topics = add("topics", "create, describe, list or delete topics", cmd_topics)

@@ -26,7 +26,8 @@ from ridestream.paths import CONF_DIR, ridestream_home
 DEFAULT_PROFILE = "local"
 WINDOW_KINDS = ("tumbling", "hopping", "session")
 SINK_KINDS = ("console", "kafka", "delta")
-DEAD_LETTER_KINDS = ("kafka", "delta", "console", "none")
+# "kafka+delta": every reject to both (a topic to replay from, a table to query by reason).
+DEAD_LETTER_KINDS = ("kafka", "delta", "kafka+delta", "console", "none")
 OUTPUT_MODES = ("append", "update")
 STARTING_OFFSETS = ("earliest", "latest")
 # How a ride is written in a Kafka value: a JSON object, or a CSV line in schema order.
@@ -249,6 +250,15 @@ class WindowSettings:
                 raise ConfigError("window.slide must not be longer than window.size")
 
 
+def storage_path(value: str | Path) -> Path | str:
+    """Return a local path as a Path, a storage URI (``s3a://bucket/x``, ``abfss://``) unchanged.
+
+    ``Path`` would fold the URI's ``//`` into one slash.
+    """
+    text = str(value)
+    return text if "://" in text else Path(text).expanduser()
+
+
 @dataclass(frozen=True)
 class SinkSettings:
     """Where the windows go: console, a Kafka topic, or a Delta table."""
@@ -256,7 +266,7 @@ class SinkSettings:
     kind: str = "console"
     output_mode: str = "append"
     topic: str = "ride_windows"
-    path: Path = Path("delta/ride_windows")
+    path: Path | str = Path("delta/ride_windows")  # or a storage URI (s3a://...)
     console_rows: int = 20
 
     def __post_init__(self) -> None:
@@ -274,7 +284,7 @@ class DeadLetterSettings:
 
     kind: str = "kafka"
     topic: str = "rides_dead_letter"
-    path: Path = Path("delta/rides_dead_letter")
+    path: Path | str = Path("delta/rides_dead_letter")
 
     def __post_init__(self) -> None:
         if self.kind not in DEAD_LETTER_KINDS:
@@ -282,13 +292,18 @@ class DeadLetterSettings:
                 f"dead_letter.kind {self.kind!r}: choose one of {', '.join(DEAD_LETTER_KINDS)}"
             )
 
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        """Return the sinks rejects go to: ('kafka', 'delta') for 'kafka+delta', () for 'none'."""
+        return () if self.kind == "none" else tuple(self.kind.split("+"))
+
 
 @dataclass(frozen=True)
 class QuerySettings:
     """Trigger and checkpoints. ``trigger``: 'available-now', 'once', or a duration."""
 
     trigger: str = "10 seconds"
-    checkpoint_dir: Path = Path("checkpoints")
+    checkpoint_dir: Path | str = Path("checkpoints")
     progress: bool = True  # a line per micro-batch on stderr
     metrics_file: Path | None = None  # every batch's progress JSON, appended one per line
 
@@ -298,7 +313,7 @@ class QuerySettings:
 
     def checkpoint(self, query_name: str) -> str:
         """Return the checkpoint location of one query (each query has its own)."""
-        return str(self.checkpoint_dir / query_name)
+        return f"{str(self.checkpoint_dir).rstrip('/')}/{query_name}"
 
 
 @dataclass(frozen=True)
@@ -414,13 +429,20 @@ OVERRIDES: tuple[Override, ...] = (
         choices=OUTPUT_MODES,
     ),
     Override("--output-topic", "sink.topic", "Kafka sink: topic for the windows"),
-    Override("--delta-path", "sink.path", "Delta sink: table directory", Path, "PATH"),
+    Override("--delta-path", "sink.path", "Delta sink: table directory", storage_path, "PATH"),
     Override(
-        "--dead-letter", "dead_letter.kind", "kafka|delta|console|none", choices=DEAD_LETTER_KINDS
+        "--dead-letter",
+        "dead_letter.kind",
+        "kafka|delta|kafka+delta|console|none",
+        choices=DEAD_LETTER_KINDS,
     ),
     Override("--dead-letter-topic", "dead_letter.topic", "topic for rejected records"),
     Override(
-        "--dead-letter-path", "dead_letter.path", "Delta table for rejected records", Path, "PATH"
+        "--dead-letter-path",
+        "dead_letter.path",
+        "Delta table for rejected records",
+        storage_path,
+        "PATH",
     ),
     Override(
         "--trigger",
@@ -431,7 +453,7 @@ OVERRIDES: tuple[Override, ...] = (
         "--checkpoint-dir",
         "query.checkpoint_dir",
         "directory of the queries' checkpoints",
-        Path,
+        storage_path,
         "PATH",
     ),
     Override(
@@ -525,8 +547,10 @@ def build_settings(
     for key in _PATH_KEYS:
         section, name = key.split(".", 1)
         if name in sections[section]:
-            path = Path(sections[section][name]).expanduser()
-            sections[section][name] = path if path.is_absolute() else ridestream_home() / path
+            path = storage_path(sections[section][name])
+            if isinstance(path, Path) and not path.is_absolute():
+                path = ridestream_home() / path
+            sections[section][name] = path
     for section, name, default in (
         ("sink", "path", SinkSettings.path),
         ("dead_letter", "path", DeadLetterSettings.path),
@@ -591,4 +615,9 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         for override in OVERRIDES
         if getattr(args, override.key, None) is not None
     }
+    # A path typed on the command line means what the shell means: relative to where the user is
+    # (a profile's relative paths are under $RIDESTREAM_HOME).
+    for key in _PATH_KEYS & overrides.keys():
+        path = storage_path(overrides[key])
+        overrides[key] = path.absolute() if isinstance(path, Path) else path
     return build_settings(args.profile, load_profile(args.profile), overrides)

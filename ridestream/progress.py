@@ -218,6 +218,9 @@ class Balance:
     rejected: int = 0
     dropped_late: int = 0
     unbalanced_batches: list[int] | None = None
+    missing_batches: list[int] | None = None
+    # batch id -> (valid rides, partial window groups Spark dropped behind the watermark)
+    per_batch: dict[int, tuple[int, int]] | None = None
 
     @property
     def balances(self) -> bool:
@@ -227,7 +230,8 @@ class Balance:
 
 def balance_from_metrics(lines: list[str], query: str) -> Balance:
     """Sum the record accounting of ``query``'s batches from metrics-file lines (JSON)."""
-    balance = Balance(unbalanced_batches=[])
+    balance = Balance(unbalanced_batches=[], missing_batches=[], per_batch={})
+    batch_ids: set[int] = set()
     for line in lines:
         progress = json.loads(line)
         if progress.get("name") != query:
@@ -240,9 +244,131 @@ def balance_from_metrics(lines: list[str], query: str) -> Balance:
         balance.input += batch["input"]
         balance.valid += batch["valid"]
         balance.rejected += batch["rejected"]
-        balance.dropped_late += sum(
+        dropped = sum(
             op.get("numRowsDroppedByWatermark", 0) for op in progress.get("stateOperators", [])
         )
+        balance.dropped_late += dropped
+        balance.per_batch[progress.get("batchId")] = (batch["valid"], dropped)
         if not (read == batch["input"] == batch["valid"] + batch["rejected"]):
             balance.unbalanced_batches.append(progress.get("batchId"))
+        batch_ids.add(progress.get("batchId"))
+    # A batch id the file does not hold ran without being recorded (e.g. the job was killed
+    # between the batch's commit and the listener's write): its rows are not in the sums.
+    if batch_ids:
+        balance.missing_batches = sorted(set(range(max(batch_ids) + 1)) - batch_ids)
     return balance
+
+
+def late_drops_agree(rides: int, groups: int) -> bool:
+    """Return True when ``rides`` dropped late can be what Spark reports as ``groups`` dropped.
+
+    Spark drops partial window groups (a batch's rides of one window and key, pre-aggregated);
+    every such group holds at least one ride, and a ride is only dropped inside one.
+    """
+    return rides >= groups and (rides > 0) == (groups > 0)
+
+
+@dataclass
+class WindowRides:
+    """How many rides a windows Delta table holds (the "aggregated" side of the accounting)."""
+
+    windows: int  # rows of the table
+    ride_windows: int  # the sum of ride_count over them
+    windows_per_ride: int  # 1 for tumbling and session windows, size/slide for hopping ones
+    all_windows: bool  # merged in update mode: open windows are in the table too
+    # merged tables: batch id -> ride-windows the batch added (its commit's sum minus the last)
+    added_per_batch: dict[int, int] | None = None
+
+    @property
+    def rides(self) -> float:
+        """Return the rides the windows hold (ride-windows / windows per ride)."""
+        return self.ride_windows / self.windows_per_ride
+
+
+def windows_per_ride(starts: list[int], sizes: set[int]) -> int:
+    """Return in how many windows each ride is counted, from window starts and sizes (seconds).
+
+    Session windows vary in size and never overlap within a group: 1. Fixed-size windows start
+    every slide; a ride at time t is in the windows starting at each slide within (t - size, t],
+    so the table holds consecutive starts and the slide is the gcd of the size and the starts'
+    distances: size / slide windows per ride (1 for tumbling windows).
+    """
+    import math
+
+    if len(sizes) != 1:
+        return 1
+    (size,) = sizes
+    slide = size
+    first = min(starts, default=0)
+    for start in starts:
+        slide = math.gcd(slide, start - first)
+    return size // slide
+
+
+def window_rides(spark: Any, path: str) -> WindowRides:
+    """Read a ride_windows Delta table: its rows, the rides in them, and how it was written."""
+    from delta.tables import DeltaTable
+
+    table = spark.read.format("delta").load(path)
+    shape = table.select(
+        F.count(F.lit(1)).alias("windows"),
+        F.coalesce(F.sum("ride_count"), F.lit(0)).alias("ride_windows"),
+        F.collect_set(F.unix_timestamp("window_start")).alias("starts"),
+        F.collect_set(F.unix_timestamp("window_end") - F.unix_timestamp("window_start")).alias(
+            "sizes"
+        ),
+    ).first()
+    operations = {
+        row.operation
+        for row in DeltaTable.forPath(spark, path).history().select("operation").collect()
+    }
+    merged = "MERGE" in operations
+    return WindowRides(
+        windows=shape.windows,
+        ride_windows=int(shape.ride_windows),
+        windows_per_ride=windows_per_ride(list(shape.starts), set(shape.sizes)),
+        all_windows=merged,
+        added_per_batch=added_per_batch(spark, path) if merged else None,
+    )
+
+
+def added_per_batch(spark: Any, path: str) -> dict[int, int]:
+    """Return, per streaming batch, how many ride-windows its MERGE added to the table.
+
+    Each merge commits with ``txnVersion`` = the batch id (:func:`ridestream.sinks.merge_windows`);
+    the table's sum of ``ride_count`` at that commit minus the sum at the commit before is what
+    the batch aggregated (update mode writes running totals, so a window's new total replaces
+    its old one). Read from the Delta log with Spark, so any storage Spark reads will do.
+    """
+    log_dir = f"{path.rstrip('/')}/_delta_log"
+    local = Path(log_dir.removeprefix("file:"))
+    # Local tables: the commit files by name (Spark warns about a directory named _*); remote
+    # storage: the directory, filtered.
+    commits = sorted(map(str, local.glob("*.json"))) if "://" not in log_dir else None
+    reader = spark.read if commits else spark.read.option("pathGlobFilter", "*.json")
+    log = (
+        reader.json(commits or log_dir)
+        .where(F.col("txn").isNotNull())
+        .select(
+            F.col("txn.version").alias("batch"),
+            F.regexp_extract(F.input_file_name(), r"(\d+)\.json$", 1).cast("long").alias("commit"),
+        )
+        .collect()
+    )
+
+    def total(version: int) -> int:
+        if version not in totals:
+            totals[version] = int(
+                spark.read.format("delta")
+                .option("versionAsOf", version)
+                .load(path)
+                .agg(F.coalesce(F.sum("ride_count"), F.lit(0)))
+                .first()[0]
+            )
+        return totals[version]
+
+    totals: dict[int, int] = {}
+    added = {}
+    for row in sorted(log, key=lambda row: row.commit):
+        added[int(row.batch)] = total(row.commit) - total(row.commit - 1)
+    return added

@@ -166,11 +166,19 @@ def dead_letter_writer(
     rejects: DataFrame, dead_letter: DeadLetterSettings, kafka: KafkaSettings
 ) -> DataStreamWriter | None:
     """Return the writer for rejected records, or None when the profile turns it off."""
-    if dead_letter.kind == "none":
+    kinds = dead_letter.kinds
+    if not kinds:
         return None
-    if dead_letter.kind == "kafka":
+    if len(kinds) > 1:
+        # One query, so each reject is parsed once and lands in every sink of the same batch.
+        writer = rejects.writeStream.foreachBatch(
+            fan_out_rejects(
+                dead_letter, kafka, app_id=f"ride_windows_dead_letter:{dead_letter.path}"
+            )
+        )
+    elif kinds == ("kafka",):
         writer = kafka_writer(to_dead_letter_records(rejects), kafka, dead_letter.topic)
-    elif dead_letter.kind == "delta":
+    elif kinds == ("delta",):
         writer = rejects.writeStream.format("delta").option("path", str(dead_letter.path))
     else:
         writer = (
@@ -179,3 +187,35 @@ def dead_letter_writer(
             .option("truncate", "false")
         )
     return writer.outputMode("append")
+
+
+def fan_out_rejects(dead_letter: DeadLetterSettings, kafka: KafkaSettings, app_id: str):  # noqa: ANN201
+    """Return a foreachBatch function writing a batch of rejects to the Delta table and the topic.
+
+    The Delta append is exactly-once (``txnAppId``/``txnVersion``: a replayed batch is skipped),
+    like the Delta streaming sink; the Kafka write is at-least-once, like the Kafka sink. The
+    table is written first: a batch that reached the topic is always in the table as well.
+    """
+
+    def write(batch: DataFrame, batch_id: int) -> None:
+        spark = batch.sparkSession
+        batch = batch.persist()
+        try:
+            spark.conf.set(TXN_APP_ID, app_id)
+            spark.conf.set(TXN_VERSION, str(batch_id))
+            try:
+                batch.write.format("delta").mode("append").save(str(dead_letter.path))
+            finally:
+                spark.conf.unset(TXN_APP_ID)
+                spark.conf.unset(TXN_VERSION)
+            (
+                to_dead_letter_records(batch)
+                .write.format("kafka")
+                .options(**kafka.spark_options())
+                .option("topic", dead_letter.topic)
+                .save()
+            )
+        finally:
+            batch.unpersist()
+
+    return write

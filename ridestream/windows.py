@@ -7,6 +7,10 @@ Hopping windows in append mode are combined from panes (:func:`count_rides_by_pa
 window size is a whole number of slides: a 60-minute window sliding every 5 minutes puts each ride
 into 12 windows, so the plain aggregation expands every ride 12 times before grouping; panes
 aggregate each ride once, into its 5-minute pane, and then add up 12 small pane rows per window.
+Measured on 1.5M rides (60 minutes sliding 5, by zone, 2 shared cores): panes hold half the state
+rows, and a batch costs about 25% less CPU, but a streaming run (AvailableNow, 5 micro-batches)
+about 10% more: a second stateful operator (shuffle, state store, commit) per batch outweighs the
+expansion it saves.
 """
 
 from __future__ import annotations

@@ -20,8 +20,17 @@ def admin_client(kafka: KafkaSettings) -> AdminClient:
     return AdminClient({**kafka.client_config(), "log_level": 0})
 
 
-def check_topics(kafka: KafkaSettings, topics: list[str], timeout_s: float = 10.0) -> None:
+def check_topics(
+    kafka: KafkaSettings,
+    topics: list[str],
+    timeout_s: float = 10.0,
+    outputs: list[str] | None = None,
+) -> None:
     """Raise :class:`KafkaUnavailable` unless the cluster answers and every topic exists.
+
+    ``outputs`` are topics the job writes: a missing one is fine when the brokers create topics
+    on first write (``auto.create.topics.enable``, the embedded broker), else refused now rather
+    than at the first record that needs it (Confluent Cloud never auto-creates).
 
     Refused credentials and failed TLS handshakes are reported as soon as librdkafka sees them
     (in well under a second), not after ``timeout_s``: librdkafka only passes them to the error
@@ -54,6 +63,26 @@ def check_topics(kafka: KafkaSettings, topics: list[str], timeout_s: float = 10.
             f"topic {', '.join(missing)} does not exist on {kafka.bootstrap_servers}: produce rides "
             "first (`./rides datagen`), or fix source.topic / --topic"
         )
+    missing = [topic for topic in outputs or [] if topic not in metadata.topics]
+    if missing and not _auto_creates_topics(admin, metadata):
+        raise KafkaUnavailable(
+            f"output topic {', '.join(missing)} does not exist on {kafka.bootstrap_servers} and the "
+            f"cluster does not create topics on first write: create it (`./rides topics create "
+            f"{missing[0]}` with the job's --profile), or choose another topic"
+        )
+
+
+def _auto_creates_topics(admin: AdminClient, metadata) -> bool:  # noqa: ANN001
+    """Return True when a broker says ``auto.create.topics.enable=true`` (False if it won't say)."""
+    from confluent_kafka.admin import ConfigResource
+
+    broker = ConfigResource(ConfigResource.Type.BROKER, str(next(iter(metadata.brokers))))
+    try:
+        configs = admin.describe_configs([broker], request_timeout=10)[broker].result(timeout=10)
+    except Exception:  # noqa: BLE001 - not allowed to describe (Confluent Cloud): assume not
+        return False
+    entry = configs.get("auto.create.topics.enable")
+    return entry is not None and str(entry.value).lower() == "true"
 
 
 _SLICE_S = 0.5

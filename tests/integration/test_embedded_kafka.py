@@ -35,13 +35,40 @@ def test_starting_on_a_taken_port_says_which_port_and_what_to_do(kafka_broker, t
         other.start()
 
 
-def test_stop_ends_the_broker_process(tmp_path):
+def test_a_missing_output_topic_is_refused_only_where_topics_are_not_auto_created(
+    kafka_broker, tmp_path
+):
+    """Also: stop ends the broker process (one broker start for both)."""
+    from ridestream.config import KafkaSettings
+    from ridestream.kafka.admin import KafkaUnavailable, check_topics
     from ridestream.local import free_port
 
-    broker = EmbeddedKafka(data_dir=tmp_path / "k", port=free_port(), controller_port=free_port())
+    # The session broker creates topics on first write: a missing output topic is fine.
+    create_topic(kafka_broker.bootstrap_servers, "preflight_in")
+    check_topics(
+        KafkaSettings(bootstrap_servers=kafka_broker.bootstrap_servers),
+        ["preflight_in"],
+        outputs=["not_there_yet"],
+    )
+
+    # Like Confluent Cloud, this one does not: the job is stopped before Spark starts.
+    broker = EmbeddedKafka(
+        data_dir=tmp_path / "k",
+        port=free_port(),
+        controller_port=free_port(),
+        auto_create_topics=False,
+    )
     broker.start()
     pid = broker.pid()
     assert pid is not None
+    kafka = KafkaSettings(bootstrap_servers=broker.bootstrap_servers)
+    create_topic(broker.bootstrap_servers, "preflight_in")
+    check_topics(kafka, ["preflight_in"], outputs=["preflight_in"])
+    with pytest.raises(
+        KafkaUnavailable, match="output topic rides_dead_letter does not exist"
+    ) as e:
+        check_topics(kafka, ["preflight_in"], outputs=["rides_dead_letter"])
+    assert "./rides topics create rides_dead_letter" in str(e.value)
     broker.stop()
     assert not broker.is_running()
     assert not broker.pid_file.exists()

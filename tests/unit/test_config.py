@@ -37,6 +37,27 @@ def test_relative_paths_live_under_ridestream_home(monkeypatch, tmp_path):
     assert settings.query.checkpoint("q") == str(tmp_path / "checkpoints/local/q")
 
 
+def test_paths_on_the_command_line_are_relative_to_the_shell_and_uris_stay_whole(
+    monkeypatch, tmp_path
+):
+    import argparse
+
+    from ridestream.config import add_settings_arguments, settings_from_args
+
+    monkeypatch.setenv("RIDESTREAM_HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    parser = argparse.ArgumentParser()
+    add_settings_arguments(parser)
+    args = parser.parse_args(
+        ["--metrics-file", "m.jsonl", "--delta-path", "s3a://bucket/ride_windows",
+         "--checkpoint-dir", "abfss://c@acct.dfs.core.windows.net/ckpt"]
+    )  # fmt: skip
+    settings = settings_from_args(args)
+    assert settings.query.metrics_file == tmp_path / "m.jsonl"
+    assert settings.sink.path == "s3a://bucket/ride_windows"
+    assert settings.query.checkpoint("q") == "abfss://c@acct.dfs.core.windows.net/ckpt/q"
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
