@@ -26,8 +26,9 @@ Measurements (``--only``):
 4. Quix Streams (its own virtualenv, a subprocess timing itself from first message to last) counting
    the same 5-minute windows per zone on the JSON topic, versus the streaming job.
 5. Hopping windows of 60 minutes sliding 5 versus tumbling 5 minutes (the job's ``ride_windows``,
-   streaming, append: combined from 5-minute panes); plus a check that the hopping windows'
-   counts (``ride_windows`` in append mode, run in batch) equal a plain ``F.window`` groupBy.
+   streaming, append), twice: combined from 5-minute panes (``ride_windows(..., "append")``) and
+   the plain aggregation (no output mode, as ``jobs/ride_windows.py`` calls it today); plus a
+   check that the pane windows' counts (in batch) equal a plain ``F.window`` groupBy.
 6. End-to-end latency: rides produced at a fixed rate, restamped to now, while the streaming job
    (update mode, processing-time trigger) writes window records to Kafka; each ride's latency runs
    from its Kafka timestamp to that of the first window record whose ride_count includes it.
@@ -141,8 +142,13 @@ def cases(only: set[int]) -> list[Case]:
         ),
         "quix": Case("quix", 4, f"Quix Streams {QUIXSTREAMS_VERSION}, JSON", "quix"),
         "stream_hopping": Case(
-            "stream_hopping", 5, "job, JSON, hopping 60 min / 5, streaming", "stream",
+            "stream_hopping", 5, "job, JSON, hopping 60 min / 5 from panes, streaming", "stream",
             build=lambda records: job_windows(records, schema, HOPPING),
+        ),
+        # jobs/ride_windows.py calls ride_windows without an output mode: the plain aggregation.
+        "stream_hopping_plain": Case(
+            "stream_hopping_plain", 5, "job, JSON, hopping 60 min / 5 plain, streaming", "stream",
+            build=lambda records: job_windows(records, schema, HOPPING, output_mode=None),
         ),
     }  # fmt: skip
     needed = {
@@ -150,7 +156,7 @@ def cases(only: set[int]) -> list[Case]:
         2: ["raw_count", "parse_valid", "batch_json"],
         3: ["split_csv", "job_csv", "stream_json"],
         4: ["quix", "stream_json"],
-        5: ["stream_hopping", "stream_json"],
+        5: ["stream_hopping", "stream_hopping_plain", "stream_json"],
     }
     keys = [key for measurement in sorted(only) for key in needed.get(measurement, [])]
     return [chosen[key] for key in dict.fromkeys(keys)]
@@ -457,8 +463,10 @@ def print_report(
         )
     if 5 in only:
         print(
-            f"5. hopping 60/5 / tumbling 5 (rows/s): "
-            f"{ratio(speed('stream_hopping'), speed('stream_json'))}"
+            f"5. hopping 60/5 / tumbling 5 (rows/s): from panes "
+            f"{ratio(speed('stream_hopping'), speed('stream_json'))}, plain "
+            f"{ratio(speed('stream_hopping_plain'), speed('stream_json'))}; panes / plain: "
+            f"{ratio(speed('stream_hopping'), speed('stream_hopping_plain'))}"
         )
     for note in notes:
         print(note)
