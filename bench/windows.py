@@ -1,6 +1,6 @@
 """ride_windows from Kafka measured against its baselines: batch, CSV split, Quix Streams, latency.
 
-    ./bench/run windows                               # 2,000,000 rides, 2 rounds, measurements 1-6
+    ./bench/run windows                               # 4,000,000 rides, 2 rounds, measurements 1-6
     ./bench/run windows --records 500000 --only 1,2 --rounds 3
     ./bench/run windows --help
 
@@ -480,7 +480,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         epilog="measurements: " + "; ".join(f"{k} {v}" for k, v in MEASUREMENTS.items()),
     )
     parser.add_argument(
-        "--records", type=int, default=2_000_000, help="rides per topic (default: %(default)s)"
+        "--records", type=int, default=4_000_000, help="rides per topic (default: %(default)s)"
     )
     parser.add_argument(
         "--rounds", type=int, default=2, help="rounds per case (default: %(default)s)"

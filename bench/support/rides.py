@@ -31,7 +31,7 @@ from ridestream.parsing import DROPOFF_TIME, PICKUP_TIME
 from ridestream.schemas import arrow_schema
 
 # Rides per second of event time: a 5-minute window holds 30,000 rides over ~265 zones, about
-# what Manhattan sees at a busy hour, and 2 M rides span 5 1/2 hours (67 windows).
+# what Manhattan sees at a busy hour, and 4 M rides span 11 hours (133 windows).
 GENERATION_RATE = 100
 GENERATION_START = datetime(2024, 1, 1)
 GENERATION_SEED = 1
