@@ -227,13 +227,15 @@ def parse_rides(
     # filter below these projections, substituting each reference to ``ride`` with its from_json
     # (in 4.2 it does so for JSON functions despite avoidDoubleFilterEval, and for from_csv):
     # one parse per check.
-    # A filter does not cross a generator that makes the column it tests, so the reason comes
-    # from a one-element explode, and each parse runs once per record.
+    # A filter does not cross a generator that makes the column it tests, so the ride and its
+    # reason come out of a one-element inline, and each parse runs once per record. (Both: a
+    # filter on a ride field, like the windows' not-null event time, would otherwise be pushed
+    # below it too, and a batch query would parse every record twice.)
+    generated = F.inline(F.array(F.struct(ride.alias("ride"), reason.alias("reject_reason"))))
     return (
         records.withColumn("ride", typed)
         .withColumn(_RIDE_TEXT, ride_text)
-        .select("*", F.explode(F.array(reason)).alias("reject_reason"))
-        .drop(_RIDE_TEXT)
+        .select(*(F.col(name) for name in records.columns), generated)
     )
 
 

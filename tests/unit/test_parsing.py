@@ -236,7 +236,12 @@ def test_a_reject_keeps_the_raw_record_and_where_it_came_from(spark):
 def test_each_query_plans_one_typed_parse_and_one_text_parse_for_bad_records(spark, capsys):
     # A filter on reject_reason pushed below the parse copies from_json into every check (the
     # plans of the first parse_rides held 8 typed parses); this one keeps one of each kind.
+    # The windows' not-null filter on the event time must not be pushed below it either.
+    from ridestream.config import WindowSettings
+    from ridestream.windows import ride_windows
+
     parsed = parse(spark, [ride_json(ride())])
-    for query in (valid_rides(parsed, ride_schema()), rejected_records(parsed)):
+    windows = valid_rides(parsed, ride_schema()).transform(ride_windows, WindowSettings())
+    for query in (valid_rides(parsed, ride_schema()), rejected_records(parsed), windows):
         query.explain()
         assert capsys.readouterr().out.count("from_json(") == 2
