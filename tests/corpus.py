@@ -273,3 +273,30 @@ def mix_in(
     for offset, (slot, bad) in enumerate(zip(slots, malformed, strict=True)):
         records.insert(slot + offset, bad)
     return records
+
+
+def as_rows(spark, rides: list[dict]):  # noqa: ANN001, ANN201
+    """Return ride dicts as a DataFrame of the declared schema (the expected valid rides)."""
+    names = ride_schema().fieldNames()
+    return spark.createDataFrame([tuple(r[name] for name in names) for r in rides], ride_schema())
+
+
+def assert_every_record_accounted_for(
+    spark, parsed, records: list[Record], rides: list[dict]
+) -> None:  # noqa: ANN001
+    """Assert valid + rejected = input, each reject with its reason and bytes, the rides intact."""
+    from chispa import assert_df_equality
+
+    from ridestream.parsing import rejected_records, valid_rides
+
+    valid, rejected = valid_rides(parsed, ride_schema()), rejected_records(parsed).collect()
+    assert valid.count() + len(rejected) == len(records)
+    assert {
+        row.offset: (row.reason, None if row.value is None else bytes(row.value))
+        for row in rejected
+    } == {
+        offset: (record.reason, record.value)
+        for offset, record in enumerate(records)
+        if record.reason is not None
+    }
+    assert_df_equality(valid, as_rows(spark, rides), ignore_row_order=True, ignore_nullable=True)

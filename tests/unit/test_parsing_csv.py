@@ -8,7 +8,14 @@ from chispa import assert_df_equality
 from ridestream.parsing import parse_rides, rejected_records, valid_rides, with_event_time
 from ridestream.schemas import ride_schema
 from tests.builders import KAFKA_SCHEMA, kafka_rows, ride, ride_csv, ride_json
-from tests.corpus import MALFORMED, MALFORMED_CSV, mix_in, varied_rides
+from tests.corpus import (
+    MALFORMED,
+    MALFORMED_CSV,
+    as_rows,
+    assert_every_record_accounted_for,
+    mix_in,
+    varied_rides,
+)
 
 
 def parse(spark, values, value_format="csv", **options):
@@ -20,11 +27,6 @@ def reasons(spark, values, **options):
     """The reason of each record in input order, None for a valid ride."""
     parsed = parse(spark, values, **options)
     return [row.reject_reason for row in parsed.orderBy("offset").collect()]
-
-
-def as_rows(spark, rides):
-    names = ride_schema().fieldNames()
-    return spark.createDataFrame([tuple(r[name] for name in names) for r in rides], ride_schema())
 
 
 def test_a_valid_csv_ride_becomes_typed_columns_of_the_declared_schema(spark):
@@ -137,18 +139,7 @@ def test_malformed_lines_mixed_into_valid_rides_are_all_rejected_and_no_ride_is_
     )
     records = mix_in(rides, malformed, encode=ride_csv)
     parsed = parse(spark, [record.value for record in records])
-    valid, rejected = valid_rides(parsed, ride_schema()), rejected_records(parsed).collect()
-
-    assert valid.count() + len(rejected) == len(records)
-    assert {
-        row.offset: (row.reason, None if row.value is None else bytes(row.value))
-        for row in rejected
-    } == {
-        offset: (record.reason, record.value)
-        for offset, record in enumerate(records)
-        if record.reason is not None
-    }
-    assert_df_equality(valid, as_rows(spark, rides), ignore_row_order=True, ignore_nullable=True)
+    assert_every_record_accounted_for(spark, parsed, records, rides)
 
 
 def test_csv_and_json_values_of_the_same_rides_parse_to_equal_rides(spark):
