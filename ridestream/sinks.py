@@ -6,7 +6,10 @@ starts, and awaits; a test can attach ``foreachBatch`` to the very same writer.
 
 from __future__ import annotations
 
-from pyspark.sql import DataFrame
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.streaming import DataStreamWriter
 
@@ -78,6 +81,18 @@ TXN_APP_ID = "spark.databricks.delta.write.txnAppId"
 TXN_VERSION = "spark.databricks.delta.write.txnVersion"
 
 
+@contextmanager
+def idempotent_writes(spark: SparkSession, app_id: str, batch_id: int) -> Iterator[None]:
+    """Make the Delta writes inside the block skip themselves if ``app_id`` already wrote ``batch_id``."""
+    spark.conf.set(TXN_APP_ID, app_id)
+    spark.conf.set(TXN_VERSION, str(batch_id))
+    try:
+        yield
+    finally:
+        spark.conf.unset(TXN_APP_ID)
+        spark.conf.unset(TXN_VERSION)
+
+
 def merge_windows(path: str, group_by: tuple[str, ...], app_id: str):  # noqa: ANN201
     """Return a foreachBatch function that upserts a batch's windows into a Delta table.
 
@@ -104,9 +119,7 @@ def merge_windows(path: str, group_by: tuple[str, ...], app_id: str):  # noqa: A
             if not DeltaTable.isDeltaTable(spark, path):
                 # The first batch creates the table (empty, with the contract's schema).
                 batch.limit(0).write.format("delta").mode("ignore").save(path)
-            spark.conf.set(TXN_APP_ID, app_id)
-            spark.conf.set(TXN_VERSION, str(batch_id))
-            try:
+            with idempotent_writes(spark, app_id, batch_id):
                 (
                     DeltaTable.forPath(spark, path)
                     .alias("t")
@@ -115,9 +128,6 @@ def merge_windows(path: str, group_by: tuple[str, ...], app_id: str):  # noqa: A
                     .whenNotMatchedInsertAll()
                     .execute()
                 )
-            finally:
-                spark.conf.unset(TXN_APP_ID)
-                spark.conf.unset(TXN_VERSION)
         finally:
             batch.unpersist()
 
@@ -201,13 +211,8 @@ def fan_out_rejects(dead_letter: DeadLetterSettings, kafka: KafkaSettings, app_i
         spark = batch.sparkSession
         batch = batch.persist()
         try:
-            spark.conf.set(TXN_APP_ID, app_id)
-            spark.conf.set(TXN_VERSION, str(batch_id))
-            try:
+            with idempotent_writes(spark, app_id, batch_id):
                 batch.write.format("delta").mode("append").save(str(dead_letter.path))
-            finally:
-                spark.conf.unset(TXN_APP_ID)
-                spark.conf.unset(TXN_VERSION)
             (
                 to_dead_letter_records(batch)
                 .write.format("kafka")
