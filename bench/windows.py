@@ -1,6 +1,6 @@
 """ride_windows from Kafka measured against its baselines: batch, CSV split, Quix Streams, latency.
 
-    ./bench/run windows                               # 4,000,000 rides, 2 rounds, measurements 1-6
+    ./bench/run windows                               # 4,000,000 rides, 2 rounds, measurements 1-7
     ./bench/run windows --records 500000 --only 1,2 --rounds 3
     ./bench/run windows --help
 
@@ -32,6 +32,9 @@ Measurements (``--only``):
 6. End-to-end latency: rides produced at a fixed rate, restamped to now, while the streaming job
    (update mode, processing-time trigger) writes window records to Kafka; each ride's latency runs
    from its Kafka timestamp to that of the first window record whose ride_count includes it.
+7. The job as run: ``jobs/ride_windows.py``'s own outputs (``build_outputs``: the windows and the
+   rejected records), each a streaming query of its own as the job starts them, both reading the
+   topic and parsing every record, versus the windows query alone (measurement 1's stream).
 """
 
 from __future__ import annotations
@@ -60,6 +63,7 @@ from bench.support.rides import (
     rides_file,
 )
 from bench.support.transforms import (
+    job_as_run,
     job_windows,
     plain_hopping_counts,
     ride_latencies,
@@ -98,6 +102,7 @@ MEASUREMENTS = {
     4: "Quix Streams",
     5: "hopping windows",
     6: "end-to-end latency",
+    7: "the job as run",
 }
 JSON_TOPIC, CSV_TOPIC = "rides_json", "rides_csv"
 WARMUP_RECORDS = 100_000
@@ -112,7 +117,8 @@ class Case:
     label: str
     mode: str  # "stream" (availableNow, noop sink), "batch" (noop sink), "count", "quix"
     topic: str = JSON_TOPIC
-    build: Callable[[DataFrame], DataFrame] | None = None
+    # A stream may have several outputs: each is a query of its own, started together.
+    build: Callable[[DataFrame], DataFrame | tuple[DataFrame, ...]] | None = None
 
 
 def cases(only: set[int]) -> list[Case]:
@@ -140,6 +146,12 @@ def cases(only: set[int]) -> list[Case]:
             "job_csv", 3, "job, CSV, streaming", "stream", CSV_TOPIC,
             build=lambda records: job_windows(records, schema, TUMBLING, value_format="csv"),
         ),
+        # jobs/ride_windows.py's own build_writers: the windows query and the dead-letter query,
+        # each reading and parsing the topic (Spark writes one sink per query).
+        "job_as_run": Case(
+            "job_as_run", 7, "jobs/ride_windows.py as run: windows + dead-letter queries", "stream",
+            build=lambda records: job_as_run(records, TUMBLING),
+        ),
         "quix": Case("quix", 4, f"Quix Streams {QUIXSTREAMS_VERSION}, JSON", "quix"),
         "stream_hopping": Case(
             "stream_hopping", 5, "job, JSON, hopping 60 min / 5 from panes, streaming", "stream",
@@ -157,6 +169,7 @@ def cases(only: set[int]) -> list[Case]:
         3: ["split_csv", "job_csv", "stream_json"],
         4: ["quix", "stream_json"],
         5: ["stream_hopping", "stream_hopping_plain", "stream_json"],
+        7: ["job_as_run", "stream_json"],
     }
     keys = [key for measurement in sorted(only) for key in needed.get(measurement, [])]
     return [chosen[key] for key in dict.fromkeys(keys)]
@@ -214,22 +227,28 @@ class Runner:
     def _stream(self, case: Case, topic: str, records: int) -> float:
         source = SourceSettings(topic=topic, max_offsets_per_trigger=self.max_offsets)
         raw = read_kafka_stream(self.spark, self.kafka, source)
-        checkpoint = self.workdir / "checkpoints" / f"{case.key}-{self.runs}"
+        outputs = case.build(raw)
+        outputs = outputs if isinstance(outputs, tuple) else (outputs,)
         started = time.monotonic()
-        query = (
-            case.build(raw)
-            .writeStream.format("noop")
+        queries = [
+            output.writeStream.format("noop")
             .outputMode("append")
             .trigger(availableNow=True)
-            .option("checkpointLocation", str(checkpoint))
-            .queryName(f"bench_{case.key}")
+            .option(
+                "checkpointLocation",
+                str(self.workdir / "checkpoints" / f"{case.key}-{self.runs}-{index}"),
+            )
+            .queryName(f"bench_{case.key}_{index}")
             .start()
-        )
-        query.awaitTermination()
+            for index, output in enumerate(outputs)
+        ]
+        for query in queries:
+            query.awaitTermination()
         elapsed = time.monotonic() - started
-        read = sum(progress["numInputRows"] for progress in query.recentProgress)
-        if read != records:
-            raise RuntimeError(f"{case.key}: the query read {read:,} of {records:,} rides")
+        for query in queries:
+            read = sum(progress["numInputRows"] for progress in query.recentProgress)
+            if read != records:
+                raise RuntimeError(f"{case.key}: {query.name} read {read:,} of {records:,} rides")
         return elapsed
 
 
@@ -415,7 +434,7 @@ def print_report(
     print(
         f"input: {n:,} synthetic rides (RideGenerator, {GENERATION_RATE}/s of event time, keyed by "
         f"PULocationID) in topics {JSON_TOPIC} and {CSV_TOPIC}, {args.partitions} partitions; "
-        f"{args.rounds} round(s) after a warm-up on {min(n, WARMUP_RECORDS):,} rides"
+        f"{args.rounds} round(s) after a warm-up on {min(n, args.warmup_records):,} rides"
     )
     print(
         "streaming = trigger availableNow, maxOffsetsPerTrigger "
@@ -461,6 +480,11 @@ def print_report(
             f"4. ridestream streaming / Quix Streams (rows/s): "
             f"{ratio(speed('stream_json'), speed('quix'))} (target >= 3x)"
         )
+    if 7 in only:
+        print(
+            f"7. jobs/ride_windows.py as run (windows + dead-letter queries) / windows query alone "
+            f"(rows/s): {ratio(speed('job_as_run'), speed('stream_json'))}"
+        )
     if 5 in only:
         print(
             f"5. hopping 60/5 / tumbling 5 (rows/s): from panes "
@@ -486,6 +510,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--rounds", type=int, default=2, help="rounds per case (default: %(default)s)"
     )
     parser.add_argument("--partitions", type=int, default=2, help="(default: %(default)s)")
+    parser.add_argument(
+        "--warmup-records",
+        type=int,
+        default=WARMUP_RECORDS,
+        metavar="N",
+        help="rides of the untimed warm-up run of each case, 0 for none: then the first "
+        "cases pay for the JVM's warm-up (default: %(default)s)",
+    )
     parser.add_argument(
         "--only",
         type=lambda text: sorted({int(part) for part in text.split(",") if part.strip()}),
@@ -517,7 +549,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     unknown = set(args.only) - set(MEASUREMENTS)
     if unknown:
-        parser.error(f"--only: no measurement {sorted(unknown)}; choose from 1-6")
+        parser.error(f"--only: no measurement {sorted(unknown)}; choose from 1-7")
     return args
 
 
@@ -559,15 +591,16 @@ def main(argv: list[str] | None = None) -> int:
                     args.records,
                     args.partitions,
                 )
-                prepare_topic(
-                    kafka,
-                    producer_options,
-                    warmup[fmt],
-                    rides_path,
-                    fmt,
-                    min(args.records, WARMUP_RECORDS),
-                    args.partitions,
-                )
+                if args.warmup_records:
+                    prepare_topic(
+                        kafka,
+                        producer_options,
+                        warmup[fmt],
+                        rides_path,
+                        fmt,
+                        min(args.records, args.warmup_records),
+                        args.partitions,
+                    )
         spark = build_session(settings.spark, app_name="bench_windows")
         versions = (
             f"Python {sys.version.split()[0]}, Java "
@@ -583,11 +616,11 @@ def main(argv: list[str] | None = None) -> int:
             return names["csv"] if case.topic == CSV_TOPIC else names["json"]
 
         spark_cases = [case for case in selected if case.mode != "quix"]
-        if spark_cases:
+        if spark_cases and args.warmup_records:
             print("warm-up (not timed):", file=sys.stderr, flush=True)
             for case in spark_cases:
                 seconds = runner.run(
-                    case, topic_of(case, warmup), min(args.records, WARMUP_RECORDS)
+                    case, topic_of(case, warmup), min(args.records, args.warmup_records)
                 )
                 print(f"  {case.key}: {seconds:.1f} s", file=sys.stderr, flush=True)
         timings = Timings()
@@ -606,7 +639,7 @@ def main(argv: list[str] | None = None) -> int:
         if 5 in only:
             print("hopping check...", file=sys.stderr, flush=True)
             notes.append("5. " + hopping_check(spark, kafka))
-        if 6 in only:
+        if 6 in only and args.warmup_records:
             print("latency, warm-up run (not measured):", file=sys.stderr, flush=True)
             measure_latency(
                 spark,
@@ -618,6 +651,7 @@ def main(argv: list[str] | None = None) -> int:
                 "warmup_latency",
                 min(10, args.latency_seconds),
             )
+        if 6 in only:
             print("latency:", file=sys.stderr, flush=True)
             latency = measure_latency(spark, kafka, producer_options, rides_path, args, workdir)
             notes.append(

@@ -40,20 +40,27 @@ from ridestream.windows import ride_windows
 JOB_NAME = "ride_windows"
 
 
-def build_writers(rides_raw: DataFrame, settings: Settings) -> dict[str, DataStreamWriter]:
-    """Return the job's unstarted writers by query name: windows, and the dead-letter records."""
+def build_outputs(rides_raw: DataFrame, settings: Settings) -> tuple[DataFrame, DataFrame]:
+    """Return the job's two outputs of raw Kafka records: the windows, and the rejected records."""
     schema = ride_schema()
     parsed = rides_raw.transform(parse_rides, schema, value_format=settings.source.format)
     # Every batch counts its records (input = valid + rejected) as it parses them; the counts
     # ride along in the query's progress (observedMetrics) to the progress line and metrics file.
     counted = parsed.observe(ACCOUNTING, *record_counts())
     windows = counted.transform(valid_rides, schema).transform(ride_windows, settings.window)
+    return windows, rejected_records(parsed)
+
+
+def build_writers(rides_raw: DataFrame, settings: Settings) -> dict[str, DataStreamWriter]:
+    """Return the job's unstarted writers by query name: windows, and the dead-letter records."""
+    windows, rejects = build_outputs(rides_raw, settings)
     writers = {
         JOB_NAME: window_writer(windows, settings.sink, settings.kafka, settings.window.group_by)
     }
     # Rejects are a query of their own: a bad record must never stop the windows, and the
-    # windows' output mode (update, say) must not decide how rejects are written.
-    dead_letter = dead_letter_writer(rejected_records(parsed), settings.dead_letter, settings.kafka)
+    # windows' output mode (update, say) must not decide how rejects are written. The price:
+    # each query reads and parses every record (bench/README.md measures it).
+    dead_letter = dead_letter_writer(rejects, settings.dead_letter, settings.kafka)
     if dead_letter is not None:
         writers[f"{JOB_NAME}_dead_letter"] = dead_letter
     return writers

@@ -5,12 +5,16 @@ Pure ``DataFrame -> DataFrame`` functions, like the job's; the benchmark wires t
 
 from __future__ import annotations
 
+import dataclasses
+import importlib.util
+
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from ridestream.config import WindowSettings
+from ridestream.config import WindowSettings, build_settings, load_profile
 from ridestream.parsing import EVENT_TIME, PICKUP_TIME, parse_rides, valid_rides, with_event_time
+from ridestream.paths import PROJECT_ROOT
 from ridestream.windows import ride_windows
 
 
@@ -31,6 +35,19 @@ def job_windows(
         .transform(valid_rides, schema)
         .transform(ride_windows, spec, output_mode)
     )
+
+
+def job_as_run(records: DataFrame, spec: WindowSettings) -> tuple[DataFrame, DataFrame]:
+    """Return ``jobs/ride_windows.py``'s own outputs (windows, rejects) with the windows ``spec``.
+
+    The job starts a query for each, and each query reads and parses every record.
+    """
+    path = PROJECT_ROOT / "jobs" / "ride_windows.py"
+    module_spec = importlib.util.spec_from_file_location("ride_windows", path)
+    job = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(job)
+    settings = dataclasses.replace(build_settings("local", load_profile("local")), window=spec)
+    return job.build_outputs(records, settings)
 
 
 def split_csv_rides(records: DataFrame, schema: T.StructType) -> DataFrame:

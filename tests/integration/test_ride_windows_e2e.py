@@ -154,7 +154,10 @@ def test_a_checkpoint_of_another_query_shape_is_refused_with_the_fix(
     topic, _ = rides_topic
     profile = str(write_profile(tmp_path, kafka_broker.bootstrap_servers))
     flags = [*job_flags(topic, tmp_path), "--sink", "delta", "--delta-path", str(tmp_path / "w")]
-    first = spark_submit("--profile", profile, *flags, "--dead-letter", "none")
+    # The first run only has to leave a checkpoint behind: the whole topic in one batch.
+    first = spark_submit(
+        "--profile", profile, *flags, "--dead-letter", "none", "--max-offsets-per-trigger", "1000"
+    )
     assert first.returncode == 0, (first.stdout + first.stderr)[-3000:]
     # The same checkpoint with 10-minute windows: Spark would carry on over 5-minute state.
     second = spark_submit(
