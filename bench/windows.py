@@ -146,7 +146,7 @@ def cases(only: set[int]) -> list[Case]:
             "job_csv", 3, "job, CSV, streaming", "stream", CSV_TOPIC,
             build=lambda records: job_windows(records, schema, TUMBLING, value_format="csv"),
         ),
-        # jobs/ride_windows.py's own build_writers: the windows query and the dead-letter query,
+        # jobs/ride_windows.py's own build_outputs: the windows query and the dead-letter query,
         # each reading and parsing the topic (Spark writes one sink per query).
         "job_as_run": Case(
             "job_as_run", 7, "jobs/ride_windows.py as run: windows + dead-letter queries", "stream",

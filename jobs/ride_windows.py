@@ -12,7 +12,7 @@ profile) an embedded Kafka broker with generated rides::
     ./spark-submit.sh jobs/ride_windows.py --help
 
 From a notebook, build settings and a session yourself and call ``main(spark, settings)``, or use
-``build_writers`` to get the unstarted writers.
+``build_writers`` to get the unstarted writers (``build_outputs`` for the DataFrames behind them).
 """
 
 from __future__ import annotations
