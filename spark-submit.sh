@@ -62,7 +62,7 @@ status=0
 (trap '' INT; exec spark-submit \
   --jars "$jars" \
   --py-files "$pyfiles" \
-  --driver-java-options "-Dlog4j2.configurationFile=$RIDESTREAM_ROOT/conf/log4j2.properties" \
+  --driver-java-options "-Dlog4j2.configurationFile=$RIDESTREAM_ROOT/conf/log4j2.properties${RIDESTREAM_JAVA_OPTIONS:+ $RIDESTREAM_JAVA_OPTIONS}" \
   --conf spark.ui.showConsoleProgress=false \
   ${spark_args[@]+"${spark_args[@]}"} \
   "$job" ${job_args[@]+"${job_args[@]}"}) \

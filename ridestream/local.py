@@ -34,6 +34,7 @@ from pathlib import Path
 
 from ridestream import jars
 from ridestream.config import quote_jaas
+from ridestream.paths import java_options
 from ridestream.tls import BrokerTls
 
 _BROKER_MAIN = "kafka.Kafka"
@@ -311,6 +312,7 @@ class EmbeddedKafka:
             f"-Xms{self.heap}",
             f"-Xmx{self.heap}",
             f"-Dlog4j2.configurationFile={self.data_dir / 'log4j2.properties'}",
+            *java_options(),
             "-cp",
             classpath,
             main_class,

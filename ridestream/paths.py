@@ -8,6 +8,7 @@ checkpoints, Delta tables, logs) goes under one directory, ``RIDESTREAM_HOME``, 
 from __future__ import annotations
 
 import os
+import shlex
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -23,3 +24,12 @@ def ridestream_home() -> Path:
     """Return the directory for downloaded and generated files (``$RIDESTREAM_HOME``)."""
     home = os.environ.get("RIDESTREAM_HOME")
     return Path(home).expanduser().resolve() if home else PROJECT_ROOT / ".ridestream"
+
+
+def java_options() -> list[str]:
+    """Return the extra JVM options for every JVM ridestream starts (``$RIDESTREAM_JAVA_OPTIONS``).
+
+    They go to the Spark driver (``spark-submit.sh`` and the session builder) and to the embedded
+    Kafka brokers. Unset by default; ``test.sh`` sets JIT and GC options for short-lived JVMs.
+    """
+    return shlex.split(os.environ.get("RIDESTREAM_JAVA_OPTIONS", ""))

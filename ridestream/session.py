@@ -9,13 +9,14 @@ them itself (only the first session of a process can, before the JVM starts).
 from __future__ import annotations
 
 import os
+import shlex
 import sys
 
 from pyspark.sql import SparkSession
 
 from ridestream import jars
 from ridestream.config import SparkSettings
-from ridestream.paths import CONF_DIR
+from ridestream.paths import CONF_DIR, java_options
 
 ROCKSDB_PROVIDER = "org.apache.spark.sql.execution.streaming.state.RocksDBStateStoreProvider"
 
@@ -71,7 +72,9 @@ def build_session(settings: SparkSettings, app_name: str = "ridestream") -> Spar
             "spark.jars", ",".join(str(jar) for jar in jars.resolve("spark"))
         ).config(
             "spark.driver.extraJavaOptions",
-            f"-Dlog4j2.configurationFile={CONF_DIR / 'log4j2.properties'}",
+            shlex.join(
+                [f"-Dlog4j2.configurationFile={CONF_DIR / 'log4j2.properties'}", *java_options()]
+            ),
         )
     for key, value in session_conf(settings).items():
         builder = builder.config(key, value)

@@ -9,6 +9,7 @@ run of the same input must produce (test_ride_windows_e2e).
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -19,6 +20,7 @@ import pyspark
 import pytest
 
 from ridestream.local import free_port
+from ridestream.paths import java_options
 from tests.integration.helpers import expected_tumbling_windows
 from tests.integration.jobs import (
     WATERMARK,
@@ -39,7 +41,13 @@ def spark_class(*args: str, log: Path) -> subprocess.Popen:
         [str(spark_home / "bin" / "spark-class"), *args],
         stdout=log.open("wb"),
         stderr=subprocess.STDOUT,
-        env={**os.environ, "SPARK_HOME": str(spark_home), "SPARK_LOCAL_IP": "127.0.0.1"},
+        env={
+            **os.environ,
+            "SPARK_HOME": str(spark_home),
+            "SPARK_LOCAL_IP": "127.0.0.1",
+            # The JVM options test.sh gives every JVM (RIDESTREAM_JAVA_OPTIONS), for these too.
+            "SPARK_DAEMON_JAVA_OPTS": shlex.join(java_options()),
+        },
         start_new_session=True,
     )
 
@@ -96,7 +104,10 @@ def test_ride_windows_on_a_standalone_cluster_equals_the_local_answer(
         "--profile", str(write_profile(tmp_path, kafka_broker.bootstrap_servers)),
         *job_flags(topic, tmp_path), "--sink", "delta", "--delta-path", str(tmp_path / "windows"),
         "--dead-letter", "none", "--progress", "off",
-        spark_args=("--master", standalone_cluster, "--executor-memory", "768m"),
+        spark_args=(
+            "--master", standalone_cluster, "--executor-memory", "768m",
+            "--conf", f"spark.executor.extraJavaOptions={shlex.join(java_options())}",
+        ),
     )  # fmt: skip
     assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
     assert "ride_windows: finished after" in result.stdout + result.stderr
