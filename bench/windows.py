@@ -22,7 +22,9 @@ Measurements (``--only``):
    them; a count would let Spark prune the parse), and the full job.
 3. CSV values: the course's ``split(value, ',')`` + cast by position into the same windows, versus
    the job on CSV values (``parse_rides(value_format="csv")``: ``from_csv`` and the reject checks)
-   and the job on JSON. All streaming.
+   and the job on JSON. Also the split with the job's type checks (``try_cast`` of every field,
+   a ride that fails one dropped): what validation costs with split, the job's work without its
+   quoting, range checks and reasons. All streaming.
 4. Quix Streams (its own virtualenv, a subprocess timing itself from first message to last) counting
    the same 5-minute windows per zone on the JSON topic, versus the streaming job.
 5. Hopping windows of 60 minutes sliding 5 versus tumbling 5 minutes (the job's ``ride_windows``,
@@ -67,6 +69,7 @@ from bench.support.transforms import (
     job_windows,
     plain_hopping_counts,
     ride_latencies,
+    split_csv_checked_rides,
     split_csv_rides,
 )
 from ridestream import jars
@@ -142,6 +145,13 @@ def cases(only: set[int]) -> list[Case]:
             "split_csv", 3, "course: CSV split + cast, streaming", "stream", CSV_TOPIC,
             build=lambda records: ride_windows(split_csv_rides(records, schema), TUMBLING),
         ),
+        "split_csv_checked": Case(
+            "split_csv_checked", 3, "course split + try_cast, type-checked rides only, streaming",
+            "stream", CSV_TOPIC,
+            build=lambda records: ride_windows(
+                split_csv_checked_rides(records, schema), TUMBLING
+            ),
+        ),
         "job_csv": Case(
             "job_csv", 3, "job, CSV, streaming", "stream", CSV_TOPIC,
             build=lambda records: job_windows(records, schema, TUMBLING, value_format="csv"),
@@ -166,7 +176,7 @@ def cases(only: set[int]) -> list[Case]:
     needed = {
         1: ["stream_json", "batch_json"],
         2: ["raw_count", "parse_valid", "batch_json"],
-        3: ["split_csv", "job_csv", "stream_json"],
+        3: ["split_csv", "split_csv_checked", "job_csv", "stream_json"],
         4: ["quix", "stream_json"],
         5: ["stream_hopping", "stream_hopping_plain", "stream_json"],
         7: ["job_as_run", "stream_json"],
@@ -473,7 +483,9 @@ def print_report(
         print(
             f"3. job on CSV / course split (rows/s): {ratio(speed('job_csv'), speed('split_csv'))} "
             "(target >= 0.9x); job on JSON / "
-            f"course split: {ratio(speed('stream_json'), speed('split_csv'))}"
+            f"course split: {ratio(speed('stream_json'), speed('split_csv'))}; job on CSV / "
+            f"split with the same type checks: "
+            f"{ratio(speed('job_csv'), speed('split_csv_checked'))}"
         )
     if 4 in only:
         print(
