@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import signal
 import sys
 import threading
 import time
+from types import ModuleType
 
 from pyspark.sql.streaming import DataStreamWriter, StreamingQuery
 
 from ridestream.config import QuerySettings
+from ridestream.paths import PROJECT_ROOT
 
 
 def start_query(writer: DataStreamWriter, name: str, query: QuerySettings) -> StreamingQuery:
@@ -80,3 +83,11 @@ def stop_between_batches(query: StreamingQuery, timeout_s: float = 60.0) -> None
     while query.isActive and query.status.get("isTriggerActive") and time.monotonic() < deadline:
         time.sleep(0.1)
     query.stop()
+
+
+def load_job(name: str) -> ModuleType:
+    """Load ``jobs/<name>.py`` as a new module (a script, not a package module) to call into it."""
+    module_spec = importlib.util.spec_from_file_location(name, PROJECT_ROOT / "jobs" / f"{name}.py")
+    job = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(job)
+    return job

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import importlib.util
 from types import ModuleType
 
 from pyspark.sql import DataFrame, Window
@@ -16,7 +15,7 @@ from pyspark.sql import types as T
 
 from ridestream.config import WindowSettings, build_settings, load_profile
 from ridestream.parsing import EVENT_TIME, PICKUP_TIME, parse_rides, valid_rides, with_event_time
-from ridestream.paths import PROJECT_ROOT
+from ridestream.runtime import load_job
 from ridestream.windows import ride_windows
 
 
@@ -41,12 +40,8 @@ def job_windows(
 
 @functools.cache
 def _ride_windows_job() -> ModuleType:
-    """Load ``jobs/ride_windows.py`` once (a script, not a package module)."""
-    path = PROJECT_ROOT / "jobs" / "ride_windows.py"
-    module_spec = importlib.util.spec_from_file_location("ride_windows", path)
-    job = importlib.util.module_from_spec(module_spec)
-    module_spec.loader.exec_module(job)
-    return job
+    """Load ``jobs/ride_windows.py`` once per process."""
+    return load_job("ride_windows")
 
 
 def job_as_run(records: DataFrame, spec: WindowSettings) -> tuple[DataFrame, DataFrame]:

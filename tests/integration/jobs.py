@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -11,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from ridestream import runtime
 from ridestream.paths import PROJECT_ROOT
 
 WINDOW = timedelta(minutes=5)
@@ -63,12 +63,7 @@ def spark_submit(*args: str, spark_args: tuple[str, ...] = ()) -> subprocess.Com
 
 
 def load_job():
-    spec = importlib.util.spec_from_file_location(
-        "ride_windows", PROJECT_ROOT / "jobs/ride_windows.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return runtime.load_job("ride_windows")
 
 
 def delta_windows(spark, path) -> tuple[dict, int]:
