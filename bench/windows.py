@@ -36,7 +36,11 @@ Measurements (``--only``):
    from its Kafka timestamp to that of the first window record whose ride_count includes it.
 7. The job as run: ``jobs/ride_windows.py``'s own outputs (``build_outputs``: the windows and the
    rejected records), each a streaming query of its own as the job starts them, both reading the
-   topic and parsing every record, versus the windows query alone (measurement 1's stream).
+   topic and parsing every record, versus the windows query alone (measurement 1's stream). And
+   the job in two stages (``--stages two``): its parse query writes every record, parsed, to a
+   Delta table (the job's own writer), then the windows and rejects queries read that table, one
+   after the other as the job runs them with trigger available-now. Timed from the first query's
+   start (the table is created before: a job does that once) to the last query's end.
 """
 
 from __future__ import annotations
@@ -54,6 +58,7 @@ from pathlib import Path
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql.streaming import StreamingQuery
 
 from bench.support.machine import machine, package_version
 from bench.support.quix import QUIXSTREAMS_VERSION, run_quix
@@ -66,6 +71,8 @@ from bench.support.rides import (
 )
 from bench.support.transforms import (
     job_as_run,
+    job_parse_stage,
+    job_read_stage,
     job_windows,
     plain_hopping_counts,
     ride_latencies,
@@ -118,7 +125,9 @@ class Case:
     key: str
     measurement: int
     label: str
-    mode: str  # "stream" (availableNow, noop sink), "batch" (noop sink), "count", "quix"
+    # "stream" (availableNow, noop sink), "batch" (noop sink), "count", "quix", or "two_stages"
+    # (the job's parse query to a Delta table, then ``build`` of that table's stream to noop)
+    mode: str
     topic: str = JSON_TOPIC
     # A stream may have several outputs: each is a query of its own, started together.
     build: Callable[[DataFrame], DataFrame | tuple[DataFrame, ...]] | None = None
@@ -162,6 +171,11 @@ def cases(only: set[int]) -> list[Case]:
             "job_as_run", 7, "jobs/ride_windows.py as run: windows + dead-letter queries", "stream",
             build=lambda records: job_as_run(records, TUMBLING),
         ),
+        "job_two_stages": Case(
+            "job_two_stages", 7,
+            "jobs/ride_windows.py --stages two: parse to Delta, then windows + dead-letter queries",
+            "two_stages",
+        ),
         "quix": Case("quix", 4, f"Quix Streams {QUIXSTREAMS_VERSION}, JSON", "quix"),
         "stream_hopping": Case(
             "stream_hopping", 5, "job, JSON, hopping 60 min / 5 from panes, streaming", "stream",
@@ -179,7 +193,7 @@ def cases(only: set[int]) -> list[Case]:
         3: ["split_csv", "split_csv_checked", "job_csv", "stream_json"],
         4: ["quix", "stream_json"],
         5: ["stream_hopping", "stream_hopping_plain", "stream_json"],
-        7: ["job_as_run", "stream_json"],
+        7: ["job_as_run", "job_two_stages", "stream_json"],
     }
     keys = [key for measurement in sorted(only) for key in needed.get(measurement, [])]
     return [chosen[key] for key in dict.fromkeys(keys)]
@@ -223,6 +237,8 @@ class Runner:
             return run_quix(self.kafka.bootstrap_servers, topic, records, timeout_s=3600).seconds
         if case.mode == "stream":
             return self._stream(case, topic, records)
+        if case.mode == "two_stages":
+            return self._two_stages(case, topic, records)
         raw = read_kafka_batch(self.spark, self.kafka, topic)
         output = case.build(raw) if case.build else raw
         started = time.monotonic()
@@ -234,32 +250,66 @@ class Runner:
             output.write.format("noop").mode("overwrite").save()
         return time.monotonic() - started
 
-    def _stream(self, case: Case, topic: str, records: int) -> float:
+    def _raw(self, topic: str) -> DataFrame:
         source = SourceSettings(topic=topic, max_offsets_per_trigger=self.max_offsets)
-        raw = read_kafka_stream(self.spark, self.kafka, source)
-        outputs = case.build(raw)
+        return read_kafka_stream(self.spark, self.kafka, source)
+
+    def _checkpoint(self, case: Case, index: int | str) -> str:
+        return str(self.workdir / "checkpoints" / f"{case.key}-{self.runs}-{index}")
+
+    def _stream(self, case: Case, topic: str, records: int) -> float:
+        outputs = case.build(self._raw(topic))
         outputs = outputs if isinstance(outputs, tuple) else (outputs,)
         started = time.monotonic()
-        queries = [
+        self._await_all(
+            case, records, [self._to_noop(case, index, o) for index, o in enumerate(outputs)]
+        )
+        return time.monotonic() - started
+
+    def _two_stages(self, case: Case, topic: str, records: int) -> float:
+        parsed_path = str(self.workdir / "parsed" / f"{case.key}-{self.runs}")
+        writers = job_parse_stage(
+            self.spark, self._raw(topic), parsed_path, str(self.workdir / "checkpoints")
+        )
+        started = time.monotonic()
+        self._await_all(
+            case,
+            records,
+            [
+                writer.trigger(availableNow=True)
+                .option("checkpointLocation", self._checkpoint(case, name))
+                .queryName(f"bench_{case.key}_{name}")
+                .start()
+                for name, writer in writers.items()
+            ],
+        )
+        windows, rejects = job_read_stage(self.spark, parsed_path, TUMBLING)
+        # The rejects query reads only the parsed table's rejects: Parquet skips row groups whose
+        # reject_reason is all null, and they are not counted as read.
+        dead_letter = self._to_noop(case, 1, rejects)
+        self._await_all(case, records, [self._to_noop(case, 0, windows)])
+        dead_letter.awaitTermination()
+        return time.monotonic() - started
+
+    def _to_noop(self, case: Case, index: int, output: DataFrame) -> StreamingQuery:
+        return (
             output.writeStream.format("noop")
             .outputMode("append")
             .trigger(availableNow=True)
-            .option(
-                "checkpointLocation",
-                str(self.workdir / "checkpoints" / f"{case.key}-{self.runs}-{index}"),
-            )
+            .option("checkpointLocation", self._checkpoint(case, index))
             .queryName(f"bench_{case.key}_{index}")
             .start()
-            for index, output in enumerate(outputs)
-        ]
+        )
+
+    @staticmethod
+    def _await_all(case: Case, records: int, queries: list[StreamingQuery]) -> None:
+        """Wait for the queries to end; check that each read every ride."""
         for query in queries:
             query.awaitTermination()
-        elapsed = time.monotonic() - started
         for query in queries:
             read = sum(progress["numInputRows"] for progress in query.recentProgress)
             if read != records:
                 raise RuntimeError(f"{case.key}: {query.name} read {read:,} of {records:,} rides")
-        return elapsed
 
 
 def hopping_check(spark: SparkSession, kafka: KafkaSettings) -> str:
@@ -503,8 +553,10 @@ def print_report(
         print(note)
     if 7 in only:
         print(
-            f"7. jobs/ride_windows.py as run (windows + dead-letter queries) / windows query alone "
-            f"(rows/s): {ratio(speed('job_as_run'), speed('stream_json'))}"
+            f"7. jobs/ride_windows.py as run / windows query alone (rows/s): one stage (windows + "
+            f"dead-letter queries) {ratio(speed('job_as_run'), speed('stream_json'))}, two stages "
+            f"(--stages two) {ratio(speed('job_two_stages'), speed('stream_json'))}; two stages / "
+            f"one: {ratio(speed('job_two_stages'), speed('job_as_run'))}"
         )
 
 

@@ -9,6 +9,7 @@ profile) an embedded Kafka broker with generated rides::
     ./spark-submit.sh jobs/ride_windows.py                       # console, runs until Ctrl-C
     ./spark-submit.sh jobs/ride_windows.py --sink delta --trigger available-now
     ./spark-submit.sh jobs/ride_windows.py --window-kind hopping --window '10 minutes' --slide '5 minutes'
+    ./spark-submit.sh jobs/ride_windows.py --stages two        # parse each record once, via Delta
     ./spark-submit.sh jobs/ride_windows.py --help
 
 From a notebook, build settings and a session yourself and call ``main(spark, settings)``, or use
@@ -20,67 +21,106 @@ from __future__ import annotations
 import argparse
 import sys
 import threading
+from collections.abc import Callable
 
 from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql.streaming import DataStreamWriter
+from pyspark.sql.streaming import DataStreamWriter, StreamingQuery
 
 from ridestream.config import Settings, add_settings_arguments, settings_from_args
 from ridestream.errors import run_main
 from ridestream.kafka.admin import check_topics
-from ridestream.parsing import parse_rides, rejected_records, valid_rides
+from ridestream.parsing import for_parsed_table, parse_rides, rejected_records, valid_rides
 from ridestream.preflight import check_checkpoint, check_writable
 from ridestream.progress import ACCOUNTING, ProgressReporter, record_counts, wait_for_listener
 from ridestream.runtime import await_queries, start_query, stop_on_signals
 from ridestream.schemas import ride_schema
 from ridestream.session import build_session
-from ridestream.sinks import dead_letter_writer, window_writer
-from ridestream.sources import read_kafka_stream
+from ridestream.sinks import (
+    claim_parsed_table,
+    dead_letter_writer,
+    parsed_table_writer,
+    window_writer,
+)
+from ridestream.sources import read_delta_stream, read_kafka_stream
 from ridestream.windows import ride_windows
 
 JOB_NAME = "ride_windows"
+PARSE_QUERY = f"{JOB_NAME}_parse"
 
 
-def build_outputs(rides_raw: DataFrame, settings: Settings) -> tuple[DataFrame, DataFrame]:
-    """Return the job's two outputs of raw Kafka records: the windows, and the rejected records."""
+def build_outputs(
+    records: DataFrame, settings: Settings, parsed: bool = False
+) -> tuple[DataFrame, DataFrame]:
+    """Return the job's two outputs: the windows, and the rejected records.
+
+    ``records`` are raw Kafka records, or with ``parsed`` the rows of the parsed table (two
+    stages), which are already what :func:`parse_rides` returns.
+    """
     schema = ride_schema()
-    parsed = rides_raw.transform(parse_rides, schema, value_format=settings.source.format)
-    # Every batch counts its records (input = valid + rejected) as it parses them; the counts
+    if not parsed:
+        records = records.transform(parse_rides, schema, value_format=settings.source.format)
+    # Every batch counts its records (input = valid + rejected) as it reads them; the counts
     # ride along in the query's progress (observedMetrics) to the progress line and metrics file.
-    counted = parsed.observe(ACCOUNTING, *record_counts())
+    counted = records.observe(ACCOUNTING, *record_counts())
     windows = counted.transform(valid_rides, schema).transform(ride_windows, settings.window)
-    return windows, rejected_records(parsed)
+    return windows, rejected_records(records)
 
 
-def build_writers(rides_raw: DataFrame, settings: Settings) -> dict[str, DataStreamWriter]:
+def build_writers(
+    records: DataFrame, settings: Settings, parsed: bool = False
+) -> dict[str, DataStreamWriter]:
     """Return the job's unstarted writers by query name: windows, and the dead-letter records."""
-    windows, rejects = build_outputs(rides_raw, settings)
+    windows, rejects = build_outputs(records, settings, parsed)
     writers = {
         JOB_NAME: window_writer(windows, settings.sink, settings.kafka, settings.window.group_by)
     }
     # Rejects are a query of their own: a bad record must never stop the windows, and the
-    # windows' output mode (update, say) must not decide how rejects are written. The price:
-    # each query reads and parses every record (bench/README.md measures it).
+    # windows' output mode (update, say) must not decide how rejects are written. The price, in
+    # one stage: each query reads and parses every record (bench/README.md measures it).
     dead_letter = dead_letter_writer(rejects, settings.dead_letter, settings.kafka)
     if dead_letter is not None:
         writers[f"{JOB_NAME}_dead_letter"] = dead_letter
     return writers
 
 
+def build_stages(
+    spark: SparkSession, rides_raw: DataFrame, settings: Settings
+) -> list[Callable[[], dict[str, DataStreamWriter]]]:
+    """Return the job's stages in order, each a function that builds its unstarted writers.
+
+    One stage: the windows and dead-letter queries read the topic. Two: a query parses every
+    record once into the parsed table, and the other two read that table (it must exist before
+    they are built, so the first stage's function creates it).
+    """
+    if settings.query.stages == "one":
+        return [lambda: build_writers(rides_raw, settings)]
+    path = str(settings.query.parsed_path)
+    schema = ride_schema()
+    stored = rides_raw.transform(
+        parse_rides, schema, value_format=settings.source.format
+    ).transform(for_parsed_table)
+
+    def parse_stage() -> dict[str, DataStreamWriter]:
+        claim_parsed_table(spark, path, stored.schema, settings.query.checkpoint(PARSE_QUERY))
+        return {PARSE_QUERY: parsed_table_writer(stored, path)}
+
+    return [parse_stage, lambda: build_writers(read_delta_stream(spark, path), settings, True)]
+
+
 def main(spark: SparkSession, settings: Settings, stop: threading.Event | None = None) -> int:
     """Run ride_windows until its queries end (trigger 'available-now') or ``stop`` is set."""
+    two_stages = settings.query.stages == "two"
     reporter = ProgressReporter(
-        show={JOB_NAME} if settings.query.progress else set(),
+        show=({JOB_NAME, PARSE_QUERY} if two_stages else {JOB_NAME})
+        if settings.query.progress
+        else set(),
         metrics_file=settings.query.metrics_file,
     )
     spark.streams.addListener(reporter)
     try:
-        rides_raw = read_kafka_stream(spark, settings.kafka, settings.source)
-        queries = [
-            start_query(writer, name, settings.query)
-            for name, writer in build_writers(rides_raw, settings).items()
-        ]
         print(
-            f"{JOB_NAME}: reading {settings.source.topic!r} from {settings.kafka.bootstrap_servers}; "
+            f"{JOB_NAME}: reading {settings.source.topic!r} from {settings.kafka.bootstrap_servers}"
+            f"{f' into {settings.query.parsed_path} (two stages)' if two_stages else ''}; "
             f"{settings.window.kind} windows of {settings.window.gap or settings.window.size}"
             f"{f' sliding {settings.window.slide}' if settings.window.kind == 'hopping' else ''}"
             f" by {', '.join(settings.window.group_by)}, watermark {settings.window.watermark}; "
@@ -88,8 +128,30 @@ def main(spark: SparkSession, settings: Settings, stop: threading.Event | None =
             file=sys.stderr,
             flush=True,
         )
-        stopped = await_queries(queries, stop)
+        stages = build_stages(
+            spark, read_kafka_stream(spark, settings.kafka, settings.source), settings
+        )
+        # A trigger that ends (available-now, once) runs the stages one after the other, so the
+        # readers of the parsed table see all of it; otherwise every stage runs at once.
+        in_turn = settings.query.trigger in ("available-now", "once")
+        queries: list[StreamingQuery] = []
+        stopped = False
+        for index, build in enumerate(stages):
+            started = [
+                start_query(writer, name, settings.query) for name, writer in build().items()
+            ]
+            queries += started
+            if in_turn or index == len(stages) - 1:
+                stopped = await_queries(started if in_turn else queries, stop)
+            if stopped:
+                break
         wait_for_listener(reporter, queries)
+        if two_stages:
+            print(
+                f"{PARSE_QUERY}: {reporter.summary(PARSE_QUERY)}",
+                file=sys.stderr,
+                flush=True,
+            )
         print(
             f"{JOB_NAME}: {'stopped' if stopped else 'finished'} after "
             f"{reporter.summary(JOB_NAME)}"
@@ -128,6 +190,22 @@ def query_shape(settings: Settings) -> dict[str, object]:
         "watermark": window.watermark,
         "output_mode": settings.sink.output_mode,
         "shuffle_partitions": settings.spark.shuffle_partitions,
+        # Two stages: the windows read the parsed table, not the topic (a key only then, so the
+        # checkpoints of one-stage runs keep their recorded shape).
+        **(
+            {"parsed_table": str(settings.query.parsed_path)}
+            if settings.query.stages == "two"
+            else {}
+        ),
+    }
+
+
+def parse_shape(settings: Settings) -> dict[str, object]:
+    """Return what decides the parse query's output (two stages), recorded with its checkpoint."""
+    return {
+        "topic": settings.source.topic,
+        "format": settings.source.format,
+        "parsed_table": str(settings.query.parsed_path),
     }
 
 
@@ -144,6 +222,9 @@ def preflight(settings: Settings) -> None:
         check_writable(settings.sink.path, "Delta table", "--delta-path")
     if "delta" in settings.dead_letter.kinds:
         check_writable(settings.dead_letter.path, "dead-letter Delta table", "--dead-letter-path")
+    if settings.query.stages == "two":
+        check_writable(settings.query.parsed_path, "parsed table", "--parsed-path")
+        check_checkpoint(settings.query.checkpoint_dir, PARSE_QUERY, parse_shape(settings))
     check_checkpoint(settings.query.checkpoint_dir, JOB_NAME, query_shape(settings))
 
 

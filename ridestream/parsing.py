@@ -256,6 +256,19 @@ def rejected_records(parsed: DataFrame) -> DataFrame:
     )
 
 
+def for_parsed_table(parsed: DataFrame) -> DataFrame:
+    """Return parsed records as the two-stage job stores them: one row per Kafka record.
+
+    The columns stay those of :func:`parse_rides`, so :func:`valid_rides` and
+    :func:`rejected_records` read the stored table as they read the parse itself. A ride keeps its
+    typed fields and drops what only a reject needs: its raw value (a reject keeps it, to be
+    replayed) and the parser's corrupt-record text.
+    """
+    return parsed.withColumn(
+        "value", F.when(F.col("reject_reason").isNotNull(), F.col("value"))
+    ).withColumn("ride", F.col("ride").dropFields(CORRUPT_RECORD))
+
+
 def with_event_time(rides: DataFrame) -> DataFrame:
     """Add ``event_time``: a ride happens when the meter is engaged (pickup)."""
     return rides.withColumn(EVENT_TIME, F.col(PICKUP_TIME))

@@ -54,6 +54,7 @@ class QueryTotals:
     valid: int = 0
     rejected: int = 0
     counted: bool = False
+    stateful: bool = False  # it has a state operator (so rows can be dropped behind a watermark)
 
 
 def offsets_behind(source: Any) -> int | None:
@@ -64,6 +65,10 @@ def offsets_behind(source: Any) -> int | None:
     except (TypeError, ValueError):
         return None
     if not isinstance(end, dict) or not isinstance(latest, dict):
+        return None
+    # Kafka's offsets are {topic: {partition: offset}}; another source's (Delta's version and
+    # index, in two stages) are not offsets behind anything.
+    if not all(isinstance(partitions, dict) for partitions in (*end.values(), *latest.values())):
         return None
     behind = 0
     for topic, partitions in latest.items():
@@ -149,6 +154,7 @@ class ProgressReporter(StreamingQueryListener):
                 totals.output_rows += output
             else:
                 totals.output_rows_known = False
+            totals.stateful = totals.stateful or bool(progress.stateOperators)
             totals.dropped_late += sum(
                 op.numRowsDroppedByWatermark for op in progress.stateOperators
             )
@@ -178,10 +184,15 @@ class ProgressReporter(StreamingQueryListener):
         counted = (
             f" ({totals.valid:,} valid, {totals.rejected:,} rejected)" if totals.counted else ""
         )
-        return (
-            f"{totals.batches:,} batches, {totals.input_rows:,} rows read{counted}{written}, "
-            f"{totals.dropped_late:,} dropped late"
+        # A query without state (the parse stage) drops nothing behind a watermark; a stateful
+        # one that has not run a batch yet still says so.
+        dropped = (
+            f", {totals.dropped_late:,} dropped late"
+            if totals.stateful or not totals.batches
+            else ""
         )
+        batches = f"{totals.batches:,} batch{'' if totals.batches == 1 else 'es'}"
+        return f"{batches}, {totals.input_rows:,} rows read{counted}{written}{dropped}"
 
 
 def wait_for_listener(

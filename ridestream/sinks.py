@@ -11,9 +11,10 @@ from contextlib import contextmanager
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql import types as T
 from pyspark.sql.streaming import DataStreamWriter
 
-from ridestream.config import DeadLetterSettings, KafkaSettings, SinkSettings
+from ridestream.config import ConfigError, DeadLetterSettings, KafkaSettings, SinkSettings
 
 
 def to_window_records(windows: DataFrame, group_by: tuple[str, ...]) -> DataFrame:
@@ -75,6 +76,43 @@ def window_writer(
     else:
         writer = windows.writeStream.foreachBatch(show_windows(sink.console_rows))
     return writer.outputMode(sink.output_mode)
+
+
+# The table property naming the one query that may append to a parsed table (its checkpoint).
+PARSED_BY = "ridestream.parsedBy"
+
+
+def parsed_table_writer(parsed: DataFrame, path: str) -> DataStreamWriter:
+    """Return the writer of parsed records to their Delta table (exactly once: Delta's sink)."""
+    return parsed.writeStream.format("delta").option("path", path).outputMode("append")
+
+
+def claim_parsed_table(
+    spark: SparkSession, path: str, schema: T.StructType, owner: str, flag: str = "--parsed-path"
+) -> None:
+    """Create the parsed table for ``owner`` (a query's checkpoint), or check that it is its own.
+
+    Two parse queries appending to one table would put every record in it twice, and the windows
+    read from it would count each ride twice: the table records its writer and refuses another.
+    The readers need the table to exist before they start; the parse query fills it.
+    """
+    from delta.tables import DeltaTable
+
+    if not DeltaTable.isDeltaTable(spark, path):
+        (
+            DeltaTable.createIfNotExists(spark)
+            .location(path)
+            .addColumns(schema)
+            .property(PARSED_BY, owner)
+            .execute()
+        )
+    properties = DeltaTable.forPath(spark, path).detail().first().properties
+    if properties.get(PARSED_BY) != owner:
+        raise ConfigError(
+            f"the parsed table {path} is written by the query of checkpoint "
+            f"{properties.get(PARSED_BY) or '(another writer)'}: choose another {flag}, or run with "
+            "that --checkpoint-dir"
+        )
 
 
 TXN_APP_ID = "spark.databricks.delta.write.txnAppId"

@@ -25,6 +25,11 @@ def read_kafka_stream(
     return reader.load()
 
 
+def read_delta_stream(spark: SparkSession, path: str) -> DataFrame:
+    """Return the rows appended to the Delta table at ``path``, from its first version on."""
+    return spark.readStream.format("delta").load(path)
+
+
 def read_kafka_batch(spark: SparkSession, kafka: KafkaSettings, topic: str) -> DataFrame:
     """Return every record currently in ``topic`` as a batch DataFrame (notebooks, checks)."""
     return (

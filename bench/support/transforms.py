@@ -9,13 +9,15 @@ import dataclasses
 import functools
 from types import ModuleType
 
-from pyspark.sql import DataFrame, Window
+from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
+from pyspark.sql.streaming import DataStreamWriter
 
-from ridestream.config import WindowSettings, build_settings, load_profile
+from ridestream.config import Settings, WindowSettings, build_settings, load_profile
 from ridestream.parsing import EVENT_TIME, PICKUP_TIME, parse_rides, valid_rides, with_event_time
 from ridestream.runtime import load_job
+from ridestream.sources import read_delta_stream
 from ridestream.windows import ride_windows
 
 
@@ -44,13 +46,41 @@ def _ride_windows_job() -> ModuleType:
     return load_job("ride_windows")
 
 
+def _job_settings(spec: WindowSettings, **query: object) -> Settings:
+    settings = build_settings("local", load_profile("local"))
+    return dataclasses.replace(
+        settings, window=spec, query=dataclasses.replace(settings.query, **query)
+    )
+
+
 def job_as_run(records: DataFrame, spec: WindowSettings) -> tuple[DataFrame, DataFrame]:
     """Return ``jobs/ride_windows.py``'s own outputs (windows, rejects) with the windows ``spec``.
 
     The job starts a query for each, and each query reads and parses every record.
     """
-    settings = dataclasses.replace(build_settings("local", load_profile("local")), window=spec)
-    return _ride_windows_job().build_outputs(records, settings)
+    return _ride_windows_job().build_outputs(records, _job_settings(spec))
+
+
+def job_parse_stage(
+    spark: SparkSession, records: DataFrame, parsed_path: str, checkpoint_dir: str
+) -> dict[str, DataStreamWriter]:
+    """Return the job's first stage of two (``--stages two``): its writer of the parsed table.
+
+    Building it creates the table (the job does so once, before its first batch).
+    """
+    settings = _job_settings(
+        WindowSettings(), stages="two", parsed_path=parsed_path, checkpoint_dir=checkpoint_dir
+    )
+    parse_stage, _ = _ride_windows_job().build_stages(spark, records, settings)
+    return parse_stage()
+
+
+def job_read_stage(
+    spark: SparkSession, parsed_path: str, spec: WindowSettings
+) -> tuple[DataFrame, DataFrame]:
+    """Return the job's second stage of two: its outputs (windows, rejects) of the parsed table."""
+    settings = _job_settings(spec, stages="two", parsed_path=parsed_path)
+    return _ride_windows_job().build_outputs(read_delta_stream(spark, parsed_path), settings, True)
 
 
 def split_csv_rides(records: DataFrame, schema: T.StructType) -> DataFrame:

@@ -168,3 +168,66 @@ def test_a_checkpoint_of_another_query_shape_is_refused_with_the_fix(
     assert "belongs to a query of another shape" in seen
     assert "'tumbling 5 minutes' -> 'tumbling 10 minutes'" in seen
     assert "use a new --checkpoint-dir" in seen and "Traceback" not in seen
+
+
+def test_two_stages_parse_each_record_once_and_write_the_same_windows_and_rejects(
+    spark, kafka_broker, rides_topic, tmp_path
+):
+    from ridestream.config import ConfigError, settings_from_args
+    from ridestream.progress import balance_from_metrics
+
+    topic, rides = rides_topic
+    job = load_job()
+    profile = str(write_profile(tmp_path, kafka_broker.bootstrap_servers))
+    parsed_path = tmp_path / "parsed"
+    flags = [
+        "--profile", profile, *job_flags(topic, tmp_path), "--stages", "two",
+        "--parsed-path", str(parsed_path), "--sink", "delta", "--delta-path",
+        str(tmp_path / "windows"), "--dead-letter", "delta", "--dead-letter-path",
+        str(tmp_path / "rejects"), "--metrics-file", str(tmp_path / "metrics.jsonl"),
+    ]  # fmt: skip
+    settings = settings_from_args(job.parse_args(flags))
+    job.preflight(settings)
+    assert job.main(spark, settings) == 0
+
+    # The windows: the same as one stage's, computed independently.
+    actual, written = delta_windows(spark, tmp_path / "windows")
+    assert written == len(actual), "a window was written twice"
+    assert_windows_equal(actual, expected_tumbling_windows(rides, WINDOW, WATERMARK))
+    rejects = spark.read.format("delta").load(str(tmp_path / "rejects")).orderBy("offset").collect()
+    assert [row.reason for row in rejects] == MALFORMED_REASONS
+    assert [bytes(row.value) for row in rejects] == [MALFORMED[p] for p in sorted(MALFORMED)]
+
+    # The parsed table: one row per Kafka record, raw bytes kept only for the rejects.
+    parsed = spark.read.format("delta").load(str(parsed_path)).orderBy("offset").collect()
+    assert [row.offset for row in parsed] == list(range(len(rides) + len(MALFORMED)))
+    good = [row for row in parsed if row.reject_reason is None]
+    assert len(good) == len(rides) and all(row.value is None for row in good)
+    by_offset = {row.offset: row for row in parsed}
+    assert all(by_offset[position].value is not None for position in MALFORMED)
+    kept = sorted(
+        (r.ride.tpep_pickup_datetime, r.ride.PULocationID, r.ride.total_amount) for r in good
+    )
+    assert kept == sorted(
+        (r["tpep_pickup_datetime"], r["PULocationID"], r["total_amount"]) for r in rides
+    )
+    # The parse query ran in batches of 60 records; the windows query counted every record of the
+    # table once: read = valid + rejected, batch by batch.
+    lines = (tmp_path / "metrics.jsonl").read_text().splitlines()
+    parse_batches = [json.loads(line) for line in lines if '"ride_windows_parse"' in line]
+    assert sum(p["numInputRows"] for p in parse_batches) == len(rides) + len(MALFORMED)
+    assert len(parse_batches) >= 7
+    balance = balance_from_metrics(lines, "ride_windows")
+    assert balance.balances and balance.missing_batches == []
+    assert (balance.read, balance.valid, balance.rejected) == (403, 400, 3)
+
+    # Another query (another checkpoint) appending to the same parsed table would count every
+    # ride twice: refused before anything starts, with the fix.
+    other = settings_from_args(
+        job.parse_args([*flags, "--checkpoint-dir", str(tmp_path / "other-checkpoints")])
+    )
+    with pytest.raises(
+        ConfigError, match="is written by the query of checkpoint .*choose another --parsed-path"
+    ):
+        job.main(spark, other)
+    assert spark.read.format("delta").load(str(parsed_path)).count() == len(parsed)

@@ -149,3 +149,20 @@ def test_the_source_format_is_json_or_csv_and_a_flag_overrides_it():
     assert settings.source.format == "csv"
     with pytest.raises(ConfigError, match="source.format 'xml': choose one of json, csv"):
         build_settings("local", load_profile("local"), {"source.format": "xml"})
+
+
+def test_stages_are_one_by_default_and_two_parses_into_a_table_under_ridestream_home(
+    monkeypatch, tmp_path
+):
+    monkeypatch.setenv("RIDESTREAM_HOME", str(tmp_path))
+    settings = build_settings("local", load_profile("local"))
+    assert settings.query.stages == "one"
+    assert settings.query.parsed_path == tmp_path / "delta/rides_parsed"
+    parser = argparse.ArgumentParser()
+    add_settings_arguments(parser)
+    monkeypatch.chdir(tmp_path)
+    args = parser.parse_args(["--stages", "two", "--parsed-path", "here/parsed"])
+    settings = settings_from_args(args)
+    assert (settings.query.stages, settings.query.parsed_path) == ("two", tmp_path / "here/parsed")
+    with pytest.raises(ConfigError, match="query.stages 'three': choose one of one, two"):
+        build_settings("local", load_profile("local"), {"query.stages": "three"})

@@ -45,3 +45,38 @@ def test_windows_per_ride_from_the_table_starts_and_sizes():
     assert windows_per_ride(starts, {60 * MINUTE}) == 12
     # Session windows have many sizes and do not overlap within a zone.
     assert windows_per_ride([0, 7, 100], {30, 45}) == 1
+
+
+def test_only_kafka_offsets_count_as_lag():
+    from types import SimpleNamespace
+
+    from ridestream.progress import offsets_behind
+
+    kafka = SimpleNamespace(
+        endOffset='{"rides": {"0": 5, "1": 7}}', latestOffset='{"rides": {"0": 9, "1": 7}}'
+    )
+    assert offsets_behind(kafka) == 4
+    # A Delta source (the windows query of two stages) has a version and an index, no lag.
+    delta = '{"sourceVersion": 1, "reservoirId": "x", "reservoirVersion": 3, "index": -1}'
+    assert offsets_behind(SimpleNamespace(endOffset=delta, latestOffset=delta)) is None
+
+
+def test_the_summary_names_late_drops_only_for_a_query_with_state():
+    from types import SimpleNamespace
+
+    from ridestream.progress import ProgressReporter
+
+    def progress(name, state):
+        return SimpleNamespace(
+            progress=SimpleNamespace(
+                name=name, id=name, batchId=0, numInputRows=10, inputRowsPerSecond=0.0,
+                processedRowsPerSecond=0.0, batchDuration=10, sink=None, sources=[],
+                stateOperators=state, eventTime={}, observedMetrics={}, json="{}",
+            )
+        )  # fmt: skip
+
+    reporter = ProgressReporter(show=set())
+    reporter.onQueryProgress(progress("parse", []))
+    reporter.onQueryProgress(progress("windows", [SimpleNamespace(numRowsDroppedByWatermark=2)]))
+    assert reporter.summary("parse") == "1 batch, 10 rows read"
+    assert reporter.summary("windows") == "1 batch, 10 rows read, 2 dropped late"
