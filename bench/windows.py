@@ -222,12 +222,18 @@ class Runner:
     """Runs cases against one broker and one Spark session."""
 
     def __init__(
-        self, spark: SparkSession, kafka: KafkaSettings, workdir: Path, max_offsets: int
+        self,
+        spark: SparkSession,
+        kafka: KafkaSettings,
+        workdir: Path,
+        max_offsets: int,
+        min_partitions: int | None = None,
     ) -> None:
         self.spark = spark
         self.kafka = kafka
         self.workdir = workdir
         self.max_offsets = max_offsets
+        self.min_partitions = min_partitions
         self.runs = 0
 
     def run(self, case: Case, topic: str, records: int) -> float:
@@ -239,7 +245,7 @@ class Runner:
             return self._stream(case, topic, records)
         if case.mode == "two_stages":
             return self._two_stages(case, topic, records)
-        raw = read_kafka_batch(self.spark, self.kafka, topic)
+        raw = read_kafka_batch(self.spark, self.kafka, topic, self.min_partitions)
         output = case.build(raw) if case.build else raw
         started = time.monotonic()
         if case.mode == "count":
@@ -251,7 +257,11 @@ class Runner:
         return time.monotonic() - started
 
     def _raw(self, topic: str) -> DataFrame:
-        source = SourceSettings(topic=topic, max_offsets_per_trigger=self.max_offsets)
+        source = SourceSettings(
+            topic=topic,
+            max_offsets_per_trigger=self.max_offsets,
+            min_partitions=self.min_partitions,
+        )
         return read_kafka_stream(self.spark, self.kafka, source)
 
     def _checkpoint(self, case: Case, index: int | str) -> str:
@@ -493,7 +503,8 @@ def print_report(
     print(f"versions: {versions}")
     print(
         f"input: {n:,} synthetic rides (RideGenerator, {GENERATION_RATE}/s of event time, keyed by "
-        f"PULocationID) in topics {JSON_TOPIC} and {CSV_TOPIC}, {args.partitions} partitions; "
+        f"PULocationID) in topics {JSON_TOPIC} and {CSV_TOPIC}, {args.partitions} partitions"
+        f"{f' read in {args.min_partitions} tasks (minPartitions)' if args.min_partitions else ''}; "
         f"{args.rounds} round(s) after a warm-up on {min(n, args.warmup_records):,} rides"
     )
     print(
@@ -573,7 +584,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--rounds", type=int, default=2, help="rounds per case (default: %(default)s)"
     )
-    parser.add_argument("--partitions", type=int, default=2, help="(default: %(default)s)")
+    parser.add_argument(
+        "--partitions", type=int, default=2, help="topic partitions (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--min-partitions",
+        type=int,
+        default=None,
+        metavar="N",
+        help="Spark tasks per read of a topic, Kafka's minPartitions (default: one per partition)",
+    )
     parser.add_argument(
         "--warmup-records",
         type=int,
@@ -674,7 +694,7 @@ def main(argv: list[str] | None = None) -> int:
             f"Kafka {jars.KAFKA_BROKER_VERSION}"
             + (f", quixstreams {QUIXSTREAMS_VERSION}" if 4 in only else "")
         )
-        runner = Runner(spark, kafka, workdir, args.max_offsets_per_trigger)
+        runner = Runner(spark, kafka, workdir, args.max_offsets_per_trigger, args.min_partitions)
 
         def topic_of(case: Case, names: dict[str, str]) -> str:
             return names["csv"] if case.topic == CSV_TOPIC else names["json"]

@@ -104,7 +104,10 @@ def build_stages(
         claim_parsed_table(spark, path, stored.schema, settings.query.checkpoint(PARSE_QUERY))
         return {PARSE_QUERY: parsed_table_writer(stored, path)}
 
-    return [parse_stage, lambda: build_writers(read_delta_stream(spark, path), settings, True)]
+    return [
+        parse_stage,
+        lambda: build_writers(read_delta_stream(spark, path), settings, parsed=True),
+    ]
 
 
 def main(spark: SparkSession, settings: Settings, stop: threading.Event | None = None) -> int:

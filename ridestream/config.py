@@ -213,6 +213,8 @@ class SourceSettings:
     starting_offsets: str = "earliest"
     max_offsets_per_trigger: int | None = None
     fail_on_data_loss: bool = True
+    # Spark tasks to read a batch in (Kafka's minPartitions): None reads one task per partition.
+    min_partitions: int | None = None
 
     def __post_init__(self) -> None:
         if self.format not in VALUE_FORMATS:
@@ -407,6 +409,13 @@ OVERRIDES: tuple[Override, ...] = (
         "--max-offsets-per-trigger",
         "source.max_offsets_per_trigger",
         "cap on records per micro-batch",
+        int,
+        "N",
+    ),
+    Override(
+        "--min-partitions",
+        "source.min_partitions",
+        "Spark tasks to read each batch in, at least (default: one per topic partition)",
         int,
         "N",
     ),

@@ -22,6 +22,8 @@ def read_kafka_stream(
     )
     if source.max_offsets_per_trigger:
         reader = reader.option("maxOffsetsPerTrigger", source.max_offsets_per_trigger)
+    if source.min_partitions:
+        reader = reader.option("minPartitions", source.min_partitions)
     return reader.load()
 
 
@@ -30,13 +32,17 @@ def read_delta_stream(spark: SparkSession, path: str) -> DataFrame:
     return spark.readStream.format("delta").load(path)
 
 
-def read_kafka_batch(spark: SparkSession, kafka: KafkaSettings, topic: str) -> DataFrame:
+def read_kafka_batch(
+    spark: SparkSession, kafka: KafkaSettings, topic: str, min_partitions: int | None = None
+) -> DataFrame:
     """Return every record currently in ``topic`` as a batch DataFrame (notebooks, checks)."""
-    return (
+    reader = (
         spark.read.format("kafka")
         .options(**kafka.spark_options())
         .option("subscribe", topic)
         .option("startingOffsets", "earliest")
         .option("endingOffsets", "latest")
-        .load()
     )
+    if min_partitions:
+        reader = reader.option("minPartitions", min_partitions)
+    return reader.load()

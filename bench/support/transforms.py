@@ -80,7 +80,9 @@ def job_read_stage(
 ) -> tuple[DataFrame, DataFrame]:
     """Return the job's second stage of two: its outputs (windows, rejects) of the parsed table."""
     settings = _job_settings(spec, stages="two", parsed_path=parsed_path)
-    return _ride_windows_job().build_outputs(read_delta_stream(spark, parsed_path), settings, True)
+    return _ride_windows_job().build_outputs(
+        read_delta_stream(spark, parsed_path), settings, parsed=True
+    )
 
 
 def split_csv_rides(records: DataFrame, schema: T.StructType) -> DataFrame:

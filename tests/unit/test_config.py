@@ -166,3 +166,11 @@ def test_stages_are_one_by_default_and_two_parses_into_a_table_under_ridestream_
     assert (settings.query.stages, settings.query.parsed_path) == ("two", tmp_path / "here/parsed")
     with pytest.raises(ConfigError, match="query.stages 'three': choose one of one, two"):
         build_settings("local", load_profile("local"), {"query.stages": "three"})
+
+
+def test_min_partitions_is_unset_by_default_and_a_flag_sets_it():
+    assert build_settings("local", load_profile("local")).source.min_partitions is None
+    parser = argparse.ArgumentParser()
+    add_settings_arguments(parser)
+    settings = settings_from_args(parser.parse_args(["--min-partitions", "8"]))
+    assert settings.source.min_partitions == 8
