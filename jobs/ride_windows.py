@@ -32,7 +32,12 @@ from ridestream.kafka.admin import check_topics
 from ridestream.parsing import for_parsed_table, parse_rides, rejected_records, valid_rides
 from ridestream.preflight import check_checkpoint, check_writable
 from ridestream.progress import ACCOUNTING, ProgressReporter, record_counts, wait_for_listener
-from ridestream.runtime import await_queries, start_query, stop_on_signals
+from ridestream.runtime import (
+    await_queries,
+    start_query,
+    stop_between_batches,
+    stop_on_signals,
+)
 from ridestream.schemas import ride_schema
 from ridestream.session import build_session
 from ridestream.sinks import (
@@ -139,15 +144,21 @@ def main(spark: SparkSession, settings: Settings, stop: threading.Event | None =
         in_turn = settings.query.trigger in ("available-now", "once")
         queries: list[StreamingQuery] = []
         stopped = False
-        for index, build in enumerate(stages):
-            started = [
-                start_query(writer, name, settings.query) for name, writer in build().items()
-            ]
-            queries += started
-            if in_turn or index == len(stages) - 1:
-                stopped = await_queries(started if in_turn else queries, stop)
-            if stopped:
-                break
+        try:
+            for index, build in enumerate(stages):
+                started = [
+                    start_query(writer, name, settings.query) for name, writer in build().items()
+                ]
+                queries += started
+                if in_turn or index == len(stages) - 1:
+                    stopped = await_queries(started if in_turn else queries, stop)
+                if stopped:
+                    break
+        finally:
+            # A stage that failed to start must not leave the stages before it running.
+            for query in queries:
+                if query.isActive:
+                    stop_between_batches(query)
         wait_for_listener(reporter, queries)
         if two_stages:
             print(
@@ -227,8 +238,9 @@ def preflight(settings: Settings) -> None:
         check_writable(settings.dead_letter.path, "dead-letter Delta table", "--dead-letter-path")
     if settings.query.stages == "two":
         check_writable(settings.query.parsed_path, "parsed table", "--parsed-path")
-        check_checkpoint(settings.query.checkpoint_dir, PARSE_QUERY, parse_shape(settings))
     check_checkpoint(settings.query.checkpoint_dir, JOB_NAME, query_shape(settings))
+    if settings.query.stages == "two":
+        check_checkpoint(settings.query.checkpoint_dir, PARSE_QUERY, parse_shape(settings))
 
 
 def run(argv: list[str] | None = None) -> int:

@@ -39,3 +39,18 @@ def test_another_window_over_the_same_checkpoint_is_refused_with_what_changed(tm
     message = str(refused.value)
     assert "window 'tumbling 5 minutes' -> 'tumbling 10 minutes'" in message
     assert "use a new --checkpoint-dir" in message and "group_by" not in message
+
+
+def test_switching_a_checkpoint_between_one_and_two_stages_is_refused(monkeypatch, tmp_path):
+    from ridestream.config import build_settings, load_profile
+    from ridestream.runtime import load_job
+
+    monkeypatch.setenv("RIDESTREAM_HOME", str(tmp_path))
+    job = load_job("ride_windows")
+    one = build_settings("local", load_profile("local"))
+    two = build_settings("local", load_profile("local"), {"query.stages": "two"})
+    job.preflight(one)
+    # The windows query of two stages reads the parsed table, not the topic: not its checkpoint.
+    with pytest.raises(ConfigError, match=r"parsed_table None -> '.*rides_parsed'"):
+        job.preflight(two)
+    assert not (tmp_path / "checkpoints/local/ride_windows_parse").exists()
