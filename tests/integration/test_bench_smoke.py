@@ -43,5 +43,8 @@ def test_the_windows_benchmark_runs_and_prints_its_table():
     assert "| job, JSON, streaming |" in result.stdout
     assert "1. streaming / batch (rows/s):" in result.stdout
     assert "6. end-to-end latency" in result.stdout
-    assert "7. jobs/ride_windows.py as run (windows + dead-letter queries)" in result.stdout
+    assert (
+        "7. jobs/ride_windows.py as run / windows query alone (rows/s): one stage" in result.stdout
+    )
+    assert "| jobs/ride_windows.py --stages two: parse to Delta" in result.stdout
     assert "machine:" in result.stdout
