@@ -87,9 +87,7 @@ def parsed_table_writer(parsed: DataFrame, path: str) -> DataStreamWriter:
     return parsed.writeStream.format("delta").option("path", path).outputMode("append")
 
 
-def claim_parsed_table(
-    spark: SparkSession, path: str, schema: T.StructType, owner: str, flag: str = "--parsed-path"
-) -> None:
+def claim_parsed_table(spark: SparkSession, path: str, schema: T.StructType, owner: str) -> None:
     """Create the parsed table for ``owner`` (a query's checkpoint), or check that it is its own.
 
     Two parse queries appending to one table would put every record in it twice, and the windows
@@ -106,12 +104,12 @@ def claim_parsed_table(
             .property(PARSED_BY, owner)
             .execute()
         )
-    properties = DeltaTable.forPath(spark, path).detail().first().properties
-    if properties.get(PARSED_BY) != owner:
+    writer = DeltaTable.forPath(spark, path).detail().first().properties.get(PARSED_BY)
+    if writer != owner:
         raise ConfigError(
             f"the parsed table {path} is written by the query of checkpoint "
-            f"{properties.get(PARSED_BY) or '(another writer)'}: choose another {flag}, or run with "
-            "that --checkpoint-dir"
+            f"{writer or '(another writer)'}: choose another --parsed-path, or run with that "
+            "--checkpoint-dir"
         )
 
 
