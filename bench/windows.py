@@ -264,7 +264,7 @@ class Runner:
         )
         return read_kafka_stream(self.spark, self.kafka, source)
 
-    def _checkpoint(self, case: Case, index: int | str) -> str:
+    def _checkpoint(self, case: Case, index: int) -> str:
         return str(self.workdir / "checkpoints" / f"{case.key}-{self.runs}-{index}")
 
     def _stream(self, case: Case, topic: str, records: int) -> float:
@@ -278,16 +278,16 @@ class Runner:
 
     def _two_stages(self, case: Case, topic: str, records: int) -> float:
         parsed_path = str(self.workdir / "parsed" / f"{case.key}-{self.runs}")
-        writers = job_parse_stage(
-            self.spark, self._raw(topic), parsed_path, str(self.workdir / "checkpoints")
-        )
+        # The parse query's checkpoint is where the job would put it: the table names its writer.
+        checkpoints = self.workdir / "checkpoints" / f"{case.key}-{self.runs}"
+        writers = job_parse_stage(self.spark, self._raw(topic), parsed_path, str(checkpoints))
         started = time.monotonic()
         self._await_all(
             case,
             records,
             [
                 writer.trigger(availableNow=True)
-                .option("checkpointLocation", self._checkpoint(case, name))
+                .option("checkpointLocation", str(checkpoints / name))
                 .queryName(f"bench_{case.key}_{name}")
                 .start()
                 for name, writer in writers.items()

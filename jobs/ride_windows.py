@@ -53,6 +53,11 @@ JOB_NAME = "ride_windows"
 PARSE_QUERY = f"{JOB_NAME}_parse"
 
 
+def parse_records(rides_raw: DataFrame, settings: Settings) -> DataFrame:
+    """Return raw Kafka records parsed against the declared schema (rides and reasoned rejects)."""
+    return rides_raw.transform(parse_rides, ride_schema(), value_format=settings.source.format)
+
+
 def build_outputs(
     records: DataFrame, settings: Settings, parsed: bool = False
 ) -> tuple[DataFrame, DataFrame]:
@@ -63,7 +68,7 @@ def build_outputs(
     """
     schema = ride_schema()
     if not parsed:
-        records = records.transform(parse_rides, schema, value_format=settings.source.format)
+        records = parse_records(records, settings)
     # Every batch counts its records (input = valid + rejected) as it reads them; the counts
     # ride along in the query's progress (observedMetrics) to the progress line and metrics file.
     counted = records.observe(ACCOUNTING, *record_counts())
@@ -100,10 +105,7 @@ def build_stages(
     if settings.query.stages == "one":
         return [lambda: build_writers(rides_raw, settings)]
     path = str(settings.query.parsed_path)
-    schema = ride_schema()
-    stored = rides_raw.transform(
-        parse_rides, schema, value_format=settings.source.format
-    ).transform(for_parsed_table)
+    stored = parse_records(rides_raw, settings).transform(for_parsed_table)
 
     def parse_stage() -> dict[str, DataStreamWriter]:
         claim_parsed_table(spark, path, stored.schema, settings.query.checkpoint(PARSE_QUERY))
