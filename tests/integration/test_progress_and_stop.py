@@ -102,3 +102,56 @@ def test_a_stopped_job_reports_progress_and_resumes_from_its_checkpoint(
     actual = dict(kafka_window(message) for message in messages)
     assert len(messages) == len(actual), "a window was written twice"
     assert_windows_equal(actual, expected)
+
+
+def test_two_stages_run_together_stop_and_resume_with_every_record_parsed_once(
+    spark, kafka_broker, rides_topic, tmp_path, capsys
+):
+    topic, rides = rides_topic
+    records = len(rides) + len(MALFORMED)
+    job = load_job()
+    metrics = tmp_path / "metrics.jsonl"
+    flags = [
+        "--profile", str(write_profile(tmp_path, kafka_broker.bootstrap_servers)),
+        *job_flags(topic, tmp_path), "--stages", "two", "--parsed-path", str(tmp_path / "parsed"),
+        "--sink", "kafka", "--output-topic", "windows_two_stages", "--dead-letter", "none",
+        "--metrics-file", str(metrics),
+    ]  # fmt: skip
+
+    # First run: with an interval trigger both stages run at once; stopped (as by Ctrl-C) once
+    # the windows query has read two batches from the parsed table.
+    first = settings_from_args(
+        job.parse_args([*flags, "--trigger", "2 seconds", "--max-offsets-per-trigger", "40"])
+    )
+    stop = threading.Event()
+
+    def stop_after_two_window_batches() -> None:
+        while len([p for p in batches_in(metrics, "ride_windows") if p["numInputRows"]]) < 2:
+            time.sleep(0.2)
+        stop.set()
+
+    threading.Thread(target=stop_after_two_window_batches, daemon=True).start()
+    assert job.main(spark, first, stop) == 0
+    stopped = capsys.readouterr().err
+    assert "ride_windows_parse #" in stopped and "ride_windows: stopped after" in stopped
+    parsed_before_stop = sum(p["numInputRows"] for p in batches_in(metrics, "ride_windows_parse"))
+    assert 0 < parsed_before_stop < records
+
+    # Second run: the same checkpoints, to the end of the topic (the stages one after the other).
+    second = settings_from_args(job.parse_args([*flags, "--trigger", "available-now"]))
+    assert job.main(spark, second) == 0
+    assert "ride_windows: finished after" in capsys.readouterr().err
+
+    # Every record parsed once and stored once, and read once by the windows query.
+    assert sum(p["numInputRows"] for p in batches_in(metrics, "ride_windows_parse")) == records
+    offsets = [
+        row.offset for row in spark.read.format("delta").load(str(tmp_path / "parsed")).collect()
+    ]
+    assert sorted(offsets) == list(range(records))
+    assert sum(p["numInputRows"] for p in batches_in(metrics, "ride_windows")) == records
+
+    expected = expected_tumbling_windows(rides, WINDOW, WATERMARK)
+    messages = consume_all(kafka_broker.bootstrap_servers, "windows_two_stages", len(expected))
+    actual = dict(kafka_window(message) for message in messages)
+    assert len(messages) == len(actual), "a window was written twice"
+    assert_windows_equal(actual, expected)
