@@ -67,10 +67,22 @@ def await_queries(queries: list[StreamingQuery], stop: threading.Event | None = 
             if not query.isActive and query.exception() is not None:
                 raise query.exception()
     finally:
-        for query in queries:
-            if query.isActive:
-                stop_between_batches(query)
+        # All at once: each waits for its own current batch, not for the others' as well.
+        stoppers = [
+            threading.Thread(target=stop_between_batches, args=(query,), daemon=True)
+            for query in queries
+            if query.isActive
+        ]
+        for stopper in stoppers:
+            stopper.start()
+        for stopper in stoppers:
+            stopper.join()
     return stop.is_set()
+
+
+def _last_batch(query: StreamingQuery) -> int:
+    progress = query.lastProgress
+    return progress["batchId"] if progress else -1
 
 
 def stop_between_batches(query: StreamingQuery, timeout_s: float = 60.0) -> None:
@@ -78,9 +90,17 @@ def stop_between_batches(query: StreamingQuery, timeout_s: float = 60.0) -> None
 
     Interrupting a batch mid-write is safe for the sinks (the batch is redone on restart) but
     makes Spark print a long internal stack trace; waiting for the trigger to go idle avoids both.
+    A query that is behind its trigger interval starts the next batch at once and is never seen
+    idle: it is stopped as soon as the batch that ran when the stop was asked for has finished.
     """
+    running = _last_batch(query) + 1
     deadline = time.monotonic() + timeout_s
-    while query.isActive and query.status.get("isTriggerActive") and time.monotonic() < deadline:
+    while (
+        query.isActive
+        and query.status.get("isTriggerActive")
+        and _last_batch(query) < running
+        and time.monotonic() < deadline
+    ):
         time.sleep(0.1)
     query.stop()
 
