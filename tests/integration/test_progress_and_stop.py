@@ -32,6 +32,19 @@ def batches_in(metrics_file, name: str) -> list[dict]:
     return [p for p in map(json.loads, metrics_file.read_text().splitlines()) if p["name"] == name]
 
 
+def stop_after(metrics_file, name: str, batches: int) -> threading.Event:
+    """Return an event set (as by Ctrl-C) once query ``name`` has recorded ``batches`` batches."""
+    stop = threading.Event()
+
+    def watch() -> None:
+        while len(batches_in(metrics_file, name)) < batches:
+            time.sleep(0.2)
+        stop.set()
+
+    threading.Thread(target=watch, daemon=True).start()
+    return stop
+
+
 def test_a_stopped_job_reports_progress_and_resumes_from_its_checkpoint(
     spark, kafka_broker, rides_topic, tmp_path, capsys
 ):
@@ -50,15 +63,7 @@ def test_a_stopped_job_reports_progress_and_resumes_from_its_checkpoint(
     first = settings_from_args(
         job.parse_args([*flags, "--trigger", "2 seconds", "--max-offsets-per-trigger", "20"])
     )
-    stop = threading.Event()
-
-    def stop_after_two_batches() -> None:
-        while len(batches_in(metrics, "ride_windows")) < 2:
-            time.sleep(0.2)
-        stop.set()
-
-    threading.Thread(target=stop_after_two_batches, daemon=True).start()
-    assert job.main(spark, first, stop) == 0
+    assert job.main(spark, first, stop_after(metrics, "ride_windows", 2)) == 0
     stopped = capsys.readouterr().err
     assert "ride_windows: stopped after" in stopped
     assert "run again to resume from the checkpoint" in stopped
@@ -124,15 +129,7 @@ def test_two_stages_run_together_stop_and_resume_with_every_record_parsed_once(
     first = settings_from_args(
         job.parse_args([*flags, "--trigger", "2 seconds", "--max-offsets-per-trigger", "40"])
     )
-    stop = threading.Event()
-
-    def stop_after_two_parse_batches() -> None:
-        while len(batches_in(metrics, "ride_windows_parse")) < 2:
-            time.sleep(0.2)
-        stop.set()
-
-    threading.Thread(target=stop_after_two_parse_batches, daemon=True).start()
-    assert job.main(spark, first, stop) == 0
+    assert job.main(spark, first, stop_after(metrics, "ride_windows_parse", 2)) == 0
     stopped = capsys.readouterr().err
     assert "ride_windows_parse #" in stopped and "ride_windows: stopped after" in stopped
     parsed_before_stop = sum(p["numInputRows"] for p in batches_in(metrics, "ride_windows_parse"))
