@@ -35,8 +35,8 @@ from ridestream.progress import ACCOUNTING, ProgressReporter, record_counts, wai
 from ridestream.runtime import (
     await_queries,
     start_query,
-    stop_between_batches,
     stop_on_signals,
+    stop_queries,
 )
 from ridestream.schemas import ride_schema
 from ridestream.session import build_session
@@ -158,9 +158,7 @@ def main(spark: SparkSession, settings: Settings, stop: threading.Event | None =
                     break
         finally:
             # A stage that failed to start must not leave the stages before it running.
-            for query in queries:
-                if query.isActive:
-                    stop_between_batches(query)
+            stop_queries(queries)
         wait_for_listener(reporter, queries)
         if two_stages:
             print(

@@ -67,17 +67,21 @@ def await_queries(queries: list[StreamingQuery], stop: threading.Event | None = 
             if not query.isActive and query.exception() is not None:
                 raise query.exception()
     finally:
-        # All at once: each waits for its own current batch, not for the others' as well.
-        stoppers = [
-            threading.Thread(target=stop_between_batches, args=(query,), daemon=True)
-            for query in queries
-            if query.isActive
-        ]
-        for stopper in stoppers:
-            stopper.start()
-        for stopper in stoppers:
-            stopper.join()
+        stop_queries(queries)
     return stop.is_set()
+
+
+def stop_queries(queries: list[StreamingQuery]) -> None:
+    """Stop the active queries between batches, all at once (each waits for its own batch only)."""
+    stoppers = [
+        threading.Thread(target=stop_between_batches, args=(query,), daemon=True)
+        for query in queries
+        if query.isActive
+    ]
+    for stopper in stoppers:
+        stopper.start()
+    for stopper in stoppers:
+        stopper.join()
 
 
 def _last_batch(query: StreamingQuery) -> int:
