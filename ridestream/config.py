@@ -1,16 +1,33 @@
 """Typed, frozen settings loaded once at the edge: TOML profile, then environment, then CLI flags.
 
 A profile is ``conf/<name>.toml`` (or a path to any ``.toml`` file). ``RIDESTREAM_PROFILE`` picks
-the default profile (``local``, the embedded broker). Every setting can be overridden by a flag;
-:data:`OVERRIDES` is the one table of flags, the setting each one sets, and its help text.
+the default profile (``local``, the embedded broker). A profile has shared sections and a section
+per job::
+
+    [kafka]                      how to reach the cluster (every job and command)
+    [source] [dead_letter]       defaults for every job's section of that name (and the topic
+    [window] [sink]              the `rides` commands produce to)
+    [query] [spark] [embedded]   trigger and checkpoints, the session, what spark-submit.sh starts
+    [producer] [consumer]        librdkafka settings, on top of conf/clients.toml
+    [jobs.ride_windows]          one job's own options (``stages = "two"``)
+    [jobs.ride_windows.window]   ... and its sections, over the shared defaults above
+
+A job declares its options as a frozen dataclass (``ridestream.jobs.ride_windows.RideWindowsOptions``):
+a field whose default is a settings dataclass is a section, built from that default, then the
+shared table of the same name, then ``[jobs.<job>.<section>]``, then flags; any other field is a
+plain option of ``[jobs.<job>]``. Every setting can be overridden by a flag (:class:`Override`);
+:data:`SHARED_FLAGS` are every job's, the section flag groups are composed by each job.
+
 Secrets are never written in a profile: the profile names the environment variable that holds one
 (``[kafka.secrets]``), and ``kafka.bootstrap_servers_env`` may name one that holds the cluster.
-Relative paths in a profile are resolved against ``$RIDESTREAM_HOME``.
+Relative paths in a profile are resolved against ``$RIDESTREAM_HOME``; on the command line,
+against the working directory.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import re
 import tomllib
@@ -19,8 +36,10 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Protocol
 
+from ridestream.errors import ConfigError
+from ridestream.kafka.settings import KafkaSettings
 from ridestream.paths import CONF_DIR, ridestream_home
 
 DEFAULT_PROFILE = "local"
@@ -32,14 +51,8 @@ OUTPUT_MODES = ("append", "update")
 STARTING_OFFSETS = ("earliest", "latest")
 # How a ride is written in a Kafka value: a JSON object, or a CSV line in schema order.
 VALUE_FORMATS = ("json", "csv")
-# "one": the windows and dead-letter queries each read and parse the topic. "two": one query
-# parses every record once into a Delta table of parsed records, and both read that table.
-STAGES = ("one", "two")
-
-
-class ConfigError(ValueError):
-    """A setting is missing or invalid; the message names the setting and the fix."""
-
+# Triggers that process what is there and end; anything else is a processing-time interval.
+ENDING_TRIGGERS = ("available-now", "once")
 
 _DURATION_UNITS = {
     "ms": 0.001,
@@ -76,137 +89,23 @@ def _frozen(mapping: Mapping[str, Any] | None) -> Mapping[str, Any]:
     return MappingProxyType(dict(mapping or {}))
 
 
-# The client properties whose names differ between librdkafka (confluent-kafka) and the Java client
-# (Spark). A profile declares the librdkafka form, once; :class:`KafkaSettings` derives the Java one.
-SASL_USERNAME = "sasl.username"
-SASL_PASSWORD = "sasl.password"
-SSL_CA_LOCATION = "ssl.ca.location"
-_JAAS_LOGIN_MODULES = {
-    "PLAIN": "org.apache.kafka.common.security.plain.PlainLoginModule",
-    "SCRAM-SHA-256": "org.apache.kafka.common.security.scram.ScramLoginModule",
-    "SCRAM-SHA-512": "org.apache.kafka.common.security.scram.ScramLoginModule",
-}
-# Properties a profile must not set: they are derived, or they would put a secret in the file.
-_DERIVED = {
-    "sasl.jaas.config": "write sasl.username and sasl.password ([kafka.secrets]) instead: "
-    "the JAAS line Spark needs is derived from them",
-    "ssl.truststore.location": "write ssl.ca.location (a PEM file) instead: "
-    "Spark's truststore options are derived from it",
-    "ssl.truststore.type": "write ssl.ca.location (a PEM file) instead: "
-    "Spark's truststore options are derived from it",
-}
-_SECRET_WORDS = ("password", "secret")
+def storage_path(value: str | Path) -> Path | str:
+    """Return a local path as a Path, a storage URI (``s3a://bucket/x``, ``abfss://``) unchanged.
 
-
-def quote_jaas(value: str) -> str:
-    """Return ``value`` as a double-quoted JAAS option value (backslash and quote escaped)."""
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-@dataclass(frozen=True)
-class KafkaSettings:
-    """How to reach the Kafka cluster, for the Python clients and for Spark alike.
-
-    ``options`` are client properties both clients understand (``security.protocol``,
-    ``sasl.mechanism``, ...), plus two that this class translates for Spark's Java client:
-
-    - ``sasl.username`` / ``sasl.password`` (an API key and its secret): given as they are to
-      librdkafka; for Spark they become ``sasl.jaas.config`` with the login module of
-      ``sasl.mechanism`` (PLAIN or SCRAM).
-    - ``ssl.ca.location`` (a PEM file with the CA that signed the brokers' certificates): given as
-      it is to librdkafka; for Spark it becomes ``ssl.truststore.location`` with
-      ``ssl.truststore.type=PEM``. Leave it out to trust the system's CAs (Confluent Cloud).
-
-    ``secrets`` maps a property to the environment variable that holds its value. A property whose
-    name says password or secret must come from there, never from ``options``, so that neither the
-    profile nor ``repr`` of these settings ever holds a secret. Only :meth:`client_config` and
-    :meth:`spark_options` return secret values, to be handed to a client and not printed.
+    ``Path`` would fold the URI's ``//`` into one slash.
     """
+    text = str(value)
+    return text if "://" in text else Path(text).expanduser()
 
-    bootstrap_servers: str
-    options: Mapping[str, str] = field(default_factory=lambda: _frozen({}))
-    # property name -> name of the environment variable that holds its (secret) value
-    secrets: Mapping[str, str] = field(default_factory=lambda: _frozen({}))
 
-    def __post_init__(self) -> None:
-        declared = {*self.options, *self.secrets}
-        for prop in sorted(declared & _DERIVED.keys()):
-            raise ConfigError(f"kafka setting {prop}: {_DERIVED[prop]}")
-        for prop in sorted(self.options):
-            if any(word in prop.lower() for word in _SECRET_WORDS):
-                raise ConfigError(
-                    f"kafka setting {prop} is a secret: name the environment variable that holds "
-                    f'it in [kafka.secrets] ({prop} = "MY_VARIABLE"), never its value'
-                )
-        credentials = declared & {SASL_USERNAME, SASL_PASSWORD}
-        if credentials and len(credentials) < 2:
-            missing = ({SASL_USERNAME, SASL_PASSWORD} - credentials).pop()
-            raise ConfigError(f"kafka settings: {credentials.pop()} is set but {missing} is not")
-        mechanism = self.options.get("sasl.mechanism")
-        if credentials and mechanism not in _JAAS_LOGIN_MODULES:
-            raise ConfigError(
-                f"kafka setting sasl.mechanism is {mechanism!r}: with sasl.username and "
-                f"sasl.password choose one of {', '.join(_JAAS_LOGIN_MODULES)} (Confluent Cloud: PLAIN)"
-            )
-
-    def source_of(self, prop: str) -> str:
-        """Return where a property's value comes from, for messages: ``$VAR`` or the option."""
-        if prop in self.secrets:
-            return f"${self.secrets[prop]}"
-        return f"kafka.options {prop!r}"
-
-    def resolved_options(self) -> dict[str, str]:
-        """Return ``options`` plus secrets read from their environment variables."""
-        options = dict(self.options)
-        for prop, variable in self.secrets.items():
-            value = os.environ.get(variable)
-            if not value:
-                raise ConfigError(f"kafka setting {prop} comes from ${variable}, which is not set")
-            options[prop] = value
-        ca_file = options.get(SSL_CA_LOCATION)
-        if ca_file and not Path(ca_file).is_file():
-            raise ConfigError(
-                f"kafka setting {SSL_CA_LOCATION}: {ca_file} is not a file (a PEM file with the CA "
-                "certificate that signed the brokers'; leave it out to trust the system's CAs)"
-            )
-        return options
-
-    def spark_options(self) -> dict[str, str]:
-        """Return the options Spark's Kafka source and sink take (``kafka.``-prefixed).
-
-        The credentials become one ``sasl.jaas.config`` line and the CA file a PEM truststore, as
-        the Java client wants them. The result holds secrets: pass it to ``.options()``, never
-        to a log or a command line.
-        """
-        java = self.resolved_options()
-        username, password = java.pop(SASL_USERNAME, None), java.pop(SASL_PASSWORD, None)
-        if username is not None and password is not None:
-            module = _JAAS_LOGIN_MODULES[java["sasl.mechanism"]]
-            java["sasl.jaas.config"] = (
-                f"{module} required username={quote_jaas(username)} "
-                f"password={quote_jaas(password)};"
-            )
-        ca_file = java.pop(SSL_CA_LOCATION, None)
-        if ca_file:
-            # PEM truststores need a Java client of Kafka 2.7 or later (Spark ships 3.9).
-            java["ssl.truststore.type"] = "PEM"
-            java["ssl.truststore.location"] = ca_file
-        options = {f"kafka.{prop}": value for prop, value in java.items()}
-        options["kafka.bootstrap.servers"] = self.bootstrap_servers
-        return options
-
-    def client_config(self) -> dict[str, str]:
-        """Return a confluent-kafka (librdkafka) configuration for the same cluster.
-
-        librdkafka takes ``sasl.username``, ``sasl.password`` and ``ssl.ca.location`` as they are.
-        The result holds secrets: pass it to a client, never to a log.
-        """
-        return {"bootstrap.servers": self.bootstrap_servers, **self.resolved_options()}
+def _path_field(default: Path | None) -> Any:
+    """Return a dataclass field holding a path: relative ones are resolved under RIDESTREAM_HOME."""
+    return field(default=default, metadata={"path": True})
 
 
 @dataclass(frozen=True)
 class SourceSettings:
-    """The topic rides are read from, and how."""
+    """The topic a job reads, and how."""
 
     topic: str = "rides"
     format: str = "json"
@@ -225,7 +124,12 @@ class SourceSettings:
 
 @dataclass(frozen=True)
 class WindowSettings:
-    """Event-time windows: kind, size, slide (hopping), gap (session), watermark, group keys."""
+    """Event-time windows: kind, size, slide (hopping), gap (session), watermark, group keys.
+
+    ``panes``: hopping windows whose size is a whole number of slides are added up from
+    slide-sized panes in append mode (:func:`ridestream.windows.count_rides_by_pane`: half the
+    state, but a ride later than the watermark is dropped from every window once its pane closed).
+    """
 
     kind: str = "tumbling"
     size: str = "5 minutes"
@@ -233,6 +137,7 @@ class WindowSettings:
     gap: str | None = None
     watermark: str = "10 minutes"
     group_by: tuple[str, ...] = ("PULocationID",)
+    panes: bool = False
 
     def __post_init__(self) -> None:
         if self.kind not in WINDOW_KINDS:
@@ -254,24 +159,20 @@ class WindowSettings:
             if parse_duration(self.slide) > parse_duration(self.size):
                 raise ConfigError("window.slide must not be longer than window.size")
 
-
-def storage_path(value: str | Path) -> Path | str:
-    """Return a local path as a Path, a storage URI (``s3a://bucket/x``, ``abfss://``) unchanged.
-
-    ``Path`` would fold the URI's ``//`` into one slash.
-    """
-    text = str(value)
-    return text if "://" in text else Path(text).expanduser()
+    def describe(self) -> str:
+        """Return e.g. 'tumbling windows of 1 minute' or 'hopping windows of 10 minutes sliding 5 minutes'."""
+        sliding = f" sliding {self.slide}" if self.kind == "hopping" else ""
+        return f"{self.kind} windows of {self.gap or self.size}{sliding}"
 
 
 @dataclass(frozen=True)
 class SinkSettings:
-    """Where the windows go: console, a Kafka topic, or a Delta table."""
+    """Where a job's results go: console, a Kafka topic, or a Delta table."""
 
     kind: str = "console"
     output_mode: str = "append"
     topic: str = "ride_windows"
-    path: Path | str = Path("delta/ride_windows")  # or a storage URI (s3a://...)
+    path: Path | str = _path_field(Path("delta/ride_windows"))  # or a storage URI (s3a://...)
     console_rows: int = 20
 
     def __post_init__(self) -> None:
@@ -289,7 +190,7 @@ class DeadLetterSettings:
 
     kind: str = "kafka"
     topic: str = "rides_dead_letter"
-    path: Path | str = Path("delta/rides_dead_letter")
+    path: Path | str = _path_field(Path("delta/rides_dead_letter"))
 
     def __post_init__(self) -> None:
         if self.kind not in DEAD_LETTER_KINDS:
@@ -305,26 +206,24 @@ class DeadLetterSettings:
 
 @dataclass(frozen=True)
 class QuerySettings:
-    """Trigger, checkpoints, and stages. ``trigger``: 'available-now', 'once', or a duration.
+    """Trigger, checkpoints and progress, for every query a job starts.
 
-    ``stages`` 'two' adds a query that parses every record once into the Delta table at
-    ``parsed_path`` (rides and rejects, one row per Kafka record); the windows and the dead-letter
-    queries read that table instead of the topic. It costs a table and a trigger of latency, and
-    saves the second parse (bench/README.md measures both).
+    ``trigger``: 'available-now' (process what is there, then stop), 'once', or an interval.
     """
 
     trigger: str = "10 seconds"
-    checkpoint_dir: Path | str = Path("checkpoints")
+    checkpoint_dir: Path | str = _path_field(Path("checkpoints"))
     progress: bool = True  # a line per micro-batch on stderr
-    metrics_file: Path | None = None  # every batch's progress JSON, appended one per line
-    stages: str = "one"
-    parsed_path: Path | str = Path("delta/rides_parsed")  # or a storage URI (s3a://...)
+    metrics_file: Path | None = _path_field(None)  # every batch's progress JSON, one per line
 
     def __post_init__(self) -> None:
-        if self.trigger not in ("available-now", "once"):
+        if self.trigger not in ENDING_TRIGGERS:
             parse_duration(self.trigger)
-        if self.stages not in STAGES:
-            raise ConfigError(f"query.stages {self.stages!r}: choose one of {', '.join(STAGES)}")
+
+    @property
+    def ends(self) -> bool:
+        """Return True when the trigger processes what is there and then stops."""
+        return self.trigger in ENDING_TRIGGERS
 
     def checkpoint(self, query_name: str) -> str:
         """Return the checkpoint location of one query (each query has its own)."""
@@ -343,7 +242,7 @@ class SparkSettings:
 
 @dataclass(frozen=True)
 class EmbeddedSettings:
-    """What spark-submit.sh starts for this profile: a local broker, and generated rides."""
+    """What a job starts for this profile before it runs: a local broker, and generated rides."""
 
     kafka: bool = False
     topic_partitions: int = 2
@@ -354,20 +253,29 @@ class EmbeddedSettings:
 
 @dataclass(frozen=True)
 class Settings:
-    """Everything a job needs, loaded once in ``main`` and passed down."""
+    """Everything a job or command needs, loaded once at the edge and passed down.
+
+    ``source`` is the profile's shared ``[source]``: the rides topic the ``rides`` commands use.
+    ``job`` holds the running job's own options (its dataclass), None for commands.
+    """
 
     profile: str
     kafka: KafkaSettings
     source: SourceSettings = SourceSettings()
-    window: WindowSettings = WindowSettings()
-    sink: SinkSettings = SinkSettings()
-    dead_letter: DeadLetterSettings = DeadLetterSettings()
     query: QuerySettings = QuerySettings()
     spark: SparkSettings = SparkSettings()
     embedded: EmbeddedSettings = EmbeddedSettings()
     # librdkafka settings: conf/clients.toml, then the profile's [producer] / [consumer]
     producer: Mapping[str, Any] = field(default_factory=lambda: _frozen({}))
     consumer: Mapping[str, Any] = field(default_factory=lambda: _frozen({}))
+    job: Any = None
+
+
+class JobOptions(Protocol):
+    """What settings need to know of a job: its name and the dataclass of its options."""
+
+    name: str
+    options: type
 
 
 def on_off(text: str) -> bool:
@@ -378,9 +286,18 @@ def on_off(text: str) -> bool:
     return values[text.lower()]
 
 
+def group_keys(text: str) -> tuple[str, ...]:
+    """Parse a comma-separated list of fields."""
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
 @dataclass(frozen=True)
 class Override:
-    """A command-line flag that overrides one profile setting."""
+    """A command-line flag that overrides one setting.
+
+    ``key`` is the setting: ``section.name`` for a shared section (``query.trigger``), or
+    ``job.section.name`` / ``job.name`` for the running job's options.
+    """
 
     flag: str
     key: str
@@ -388,155 +305,141 @@ class Override:
     type: Any = str
     metavar: str | None = None
     choices: tuple[str, ...] | None = None
+    group: str = "job"
+
+    @property
+    def setting(self) -> str:
+        """Return the setting's name as a profile writes it (``source.topic``, ``stages``)."""
+        return self.key.removeprefix("job.")
 
 
-OVERRIDES: tuple[Override, ...] = (
-    Override("--bootstrap-servers", "kafka.bootstrap_servers", "Kafka brokers, host:port[,...]"),
-    Override("--topic", "source.topic", "topic the rides are read from"),
+SHARED_FLAGS: tuple[Override, ...] = (
     Override(
-        "--format",
-        "source.format",
-        "json|csv: how the rides' values are written (csv: schema order, no header)",
-        choices=VALUE_FORMATS,
+        "--bootstrap-servers", "kafka.bootstrap_servers", "Kafka brokers, host:port[,...]",
+        group="Kafka",
     ),
     Override(
-        "--starting-offsets",
-        "source.starting_offsets",
-        "earliest|latest; only for a new query (afterwards the checkpoint decides)",
-        choices=STARTING_OFFSETS,
+        "--trigger", "query.trigger",
+        "'available-now' (process what is there, then stop), 'once', or an interval",
+        group="queries",
     ),
     Override(
-        "--max-offsets-per-trigger",
-        "source.max_offsets_per_trigger",
-        "cap on records per micro-batch",
-        int,
-        "N",
+        "--checkpoint-dir", "query.checkpoint_dir", "directory of the queries' checkpoints",
+        storage_path, "PATH", group="queries",
     ),
     Override(
-        "--min-partitions",
-        "source.min_partitions",
-        "Spark tasks to read each batch in, at least (default: one per topic partition)",
-        int,
-        "N",
-    ),
-    Override("--window-kind", "window.kind", "tumbling|hopping|session", choices=WINDOW_KINDS),
-    Override("--window", "window.size", "window length, e.g. '5 minutes'", metavar="DURATION"),
-    Override(
-        "--slide", "window.slide", "hopping windows: how far each window moves", metavar="DURATION"
+        "--progress", "query.progress", "a progress line per micro-batch on stderr: on|off",
+        on_off, "on|off", group="queries",
     ),
     Override(
-        "--gap",
-        "window.gap",
-        "session windows: inactivity that closes a session",
+        "--metrics-file", "query.metrics_file",
+        "append every micro-batch's progress JSON to this file (one object per line)",
+        Path, "PATH", group="queries",
+    ),
+    Override(
+        "--master", "spark.master", "Spark master (default: spark-submit's, or local[*])",
+        group="Spark",
+    ),
+    Override(
+        "--shuffle-partitions", "spark.shuffle_partitions",
+        "state partitions; frozen into the checkpoint", int, "N", group="Spark",
+    ),
+    Override(
+        "--log-level", "spark.log_level", "Spark's log level (WARN keeps the console readable)",
+        group="Spark",
+    ),
+)  # fmt: skip
+
+
+def source_flags(
+    section: str = "source", prefix: str = "", what: str = "rides"
+) -> tuple[Override, ...]:
+    """Return the flags of a job's Kafka source section (``--topic``, ``--format``, ...)."""
+    key = f"job.{section}"
+    return (
+        Override(f"--{prefix}topic", f"{key}.topic", f"topic the {what} are read from"),
+        Override(
+            f"--{prefix}format", f"{key}.format",
+            f"json|csv: how the {what}' values are written (csv: schema order, no header)",
+            choices=VALUE_FORMATS,
+        ),
+        Override(
+            f"--{prefix}starting-offsets", f"{key}.starting_offsets",
+            "earliest|latest; only for a new query (afterwards the checkpoint decides)",
+            choices=STARTING_OFFSETS,
+        ),
+        Override(
+            f"--{prefix}max-offsets-per-trigger", f"{key}.max_offsets_per_trigger",
+            "cap on records per micro-batch", int, "N",
+        ),
+        Override(
+            f"--{prefix}min-partitions", f"{key}.min_partitions",
+            "Spark tasks to read each batch in, at least (default: one per topic partition)",
+            int, "N",
+        ),
+    )  # fmt: skip
+
+
+WINDOW_FLAGS: tuple[Override, ...] = (
+    Override("--window-kind", "job.window.kind", "tumbling|hopping|session", choices=WINDOW_KINDS),
+    Override("--window", "job.window.size", "window length, e.g. '5 minutes'", metavar="DURATION"),
+    Override(
+        "--slide", "job.window.slide", "hopping windows: how far each window moves",
         metavar="DURATION",
     ),
     Override(
-        "--watermark",
-        "window.watermark",
-        "how late a ride may arrive and still be counted",
+        "--gap", "job.window.gap", "session windows: inactivity that closes a session",
         metavar="DURATION",
     ),
     Override(
-        "--group-by",
-        "window.group_by",
-        "comma-separated ride fields to group by",
-        lambda text: tuple(part.strip() for part in text.split(",") if part.strip()),
-        "FIELDS",
+        "--watermark", "job.window.watermark", "how late a ride may arrive and still be counted",
+        metavar="DURATION",
     ),
-    Override("--sink", "sink.kind", "console|kafka|delta", choices=SINK_KINDS),
     Override(
-        "--output-mode",
-        "sink.output_mode",
-        "append (each window once, when final) | update (changed windows every batch)",
+        "--group-by", "job.window.group_by", "comma-separated ride fields to group by",
+        group_keys, "FIELDS",
+    ),
+)  # fmt: skip
+
+SINK_FLAGS: tuple[Override, ...] = (
+    Override("--sink", "job.sink.kind", "console|kafka|delta", choices=SINK_KINDS),
+    Override(
+        "--output-mode", "job.sink.output_mode",
+        "append (each result once, when final) | update (changed results every batch)",
         choices=OUTPUT_MODES,
     ),
-    Override("--output-topic", "sink.topic", "Kafka sink: topic for the windows"),
-    Override("--delta-path", "sink.path", "Delta sink: table directory", storage_path, "PATH"),
+    Override("--output-topic", "job.sink.topic", "Kafka sink: topic for the results"),
+    Override("--delta-path", "job.sink.path", "Delta sink: table directory", storage_path, "PATH"),
+)  # fmt: skip
+
+DEAD_LETTER_FLAGS: tuple[Override, ...] = (
     Override(
-        "--dead-letter",
-        "dead_letter.kind",
-        "kafka|delta|kafka+delta|console|none",
+        "--dead-letter", "job.dead_letter.kind", "kafka|delta|kafka+delta|console|none",
         choices=DEAD_LETTER_KINDS,
     ),
-    Override("--dead-letter-topic", "dead_letter.topic", "topic for rejected records"),
+    Override("--dead-letter-topic", "job.dead_letter.topic", "topic for rejected records"),
     Override(
-        "--dead-letter-path",
-        "dead_letter.path",
-        "Delta table for rejected records",
-        storage_path,
-        "PATH",
+        "--dead-letter-path", "job.dead_letter.path", "Delta table for rejected records",
+        storage_path, "PATH",
     ),
-    Override(
-        "--trigger",
-        "query.trigger",
-        "'available-now' (process what is there, then stop), 'once', or an interval",
-    ),
-    Override(
-        "--checkpoint-dir",
-        "query.checkpoint_dir",
-        "directory of the queries' checkpoints",
-        storage_path,
-        "PATH",
-    ),
-    Override(
-        "--progress",
-        "query.progress",
-        "a progress line per micro-batch on stderr: on|off",
-        on_off,
-        "on|off",
-    ),
-    Override(
-        "--metrics-file",
-        "query.metrics_file",
-        "append every micro-batch's progress JSON to this file (one object per line)",
-        Path,
-        "PATH",
-    ),
-    Override(
-        "--stages",
-        "query.stages",
-        "one (the windows and dead-letter queries each parse the topic) | two (one query parses "
-        "every record once into a Delta table, --parsed-path, which both read)",
-        choices=STAGES,
-    ),
-    Override(
-        "--parsed-path",
-        "query.parsed_path",
-        "--stages two: Delta table of parsed records",
-        storage_path,
-        "PATH",
-    ),
-    Override("--master", "spark.master", "Spark master (default: spark-submit's, or local[*])"),
-    Override(
-        "--shuffle-partitions",
-        "spark.shuffle_partitions",
-        "state partitions; frozen into the checkpoint",
-        int,
-        "N",
-    ),
-    Override(
-        "--log-level", "spark.log_level", "Spark's log level (WARN keeps the console readable)"
-    ),
-)
+)  # fmt: skip
 
-_SECTIONS = {
+# Shared sections: name -> settings class. Tables of these names may also be a job's section
+# defaults (source, dead_letter, window, sink).
+_SHARED = {
     "kafka": KafkaSettings,
     "source": SourceSettings,
-    "window": WindowSettings,
-    "sink": SinkSettings,
-    "dead_letter": DeadLetterSettings,
     "query": QuerySettings,
     "spark": SparkSettings,
     "embedded": EmbeddedSettings,
 }
+_JOB_SECTION_DEFAULTS = ("source", "window", "sink", "dead_letter")
 _CLIENT_SECTIONS = ("producer", "consumer")
 CLIENTS_FILE = CONF_DIR / "clients.toml"
-_PATH_KEYS = {
-    "sink.path",
-    "dead_letter.path",
-    "query.checkpoint_dir",
-    "query.metrics_file",
-    "query.parsed_path",
+# Settings that moved into a job's own section: where they went.
+_MOVED = {
+    ("query", "stages"): "[jobs.ride_windows] stages",
+    ("query", "parsed_path"): "[jobs.ride_windows] parsed_path",
 }
 
 
@@ -562,105 +465,210 @@ def load_profile(profile: str) -> dict[str, Any]:
             raise ConfigError(f"{path}: {error}") from None
 
 
+def _resolved(value: Any) -> Any:
+    """Return a path setting as a Path under $RIDESTREAM_HOME when relative, a URI unchanged."""
+    if value is None:
+        return None
+    path = storage_path(value)
+    if isinstance(path, Path) and not path.is_absolute():
+        path = ridestream_home() / path
+    return path
+
+
+def _section(default: Any, values: Mapping[str, Any], where: str) -> Any:
+    """Return ``default`` (a settings dataclass) with ``values`` applied, paths resolved."""
+    known = {item.name: item for item in dataclasses.fields(default)}
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        raise ConfigError(f"{where}: unknown setting {unknown[0]!r} (known: {', '.join(known)})")
+    changes = dict(values)
+    for name, item in known.items():
+        if item.metadata.get("path"):
+            changes[name] = _resolved(changes.get(name, getattr(default, name)))
+        if isinstance(changes.get(name), list):
+            changes[name] = tuple(changes[name])
+        if name in changes and isinstance(getattr(default, name), Mapping):
+            changes[name] = _frozen({key: str(value) for key, value in changes[name].items()})
+    return dataclasses.replace(default, **changes)
+
+
+def _split(overrides: Mapping[str, Any]) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
+    """Split dotted overrides into shared ones by section, and the job's (``job.`` removed)."""
+    shared: dict[str, dict[str, Any]] = {}
+    for_job: dict[str, Any] = {}
+    for key, value in overrides.items():
+        if key.startswith("job."):
+            for_job[key.removeprefix("job.")] = value
+        else:
+            section, name = key.split(".", 1)
+            shared.setdefault(section, {})[name] = value
+    return shared, for_job
+
+
+def _job_options(job: JobOptions, values: Mapping[str, Any], overrides: Mapping[str, Any]) -> Any:
+    """Build a job's options: its defaults, shared section tables, [jobs.<name>], then flags."""
+    table = dict((values.get("jobs") or {}).get(job.name) or {})
+    options = job.options()
+    changes: dict[str, Any] = {}
+    plain: dict[str, Any] = {}
+    for item in dataclasses.fields(options):
+        default = getattr(options, item.name)
+        if dataclasses.is_dataclass(default):
+            layered = {
+                **(values.get(item.name, {}) if item.name in _JOB_SECTION_DEFAULTS else {}),
+                **table.pop(item.name, {}),
+                **{
+                    key.split(".", 1)[1]: value
+                    for key, value in overrides.items()
+                    if key.startswith(f"{item.name}.")
+                },
+            }
+            changes[item.name] = _section(
+                default, layered, f"profile section [jobs.{job.name}.{item.name}]"
+            )
+        else:
+            if item.name in table:
+                plain[item.name] = table.pop(item.name)
+            if item.name in overrides:
+                plain[item.name] = overrides[item.name]
+    if table:
+        raise ConfigError(
+            f"profile section [jobs.{job.name}]: unknown setting {sorted(table)[0]!r} (known: "
+            f"{', '.join(item.name for item in dataclasses.fields(options))})"
+        )
+    return _section(dataclasses.replace(options, **changes), plain, f"[jobs.{job.name}]")
+
+
 def build_settings(
-    profile: str, values: Mapping[str, Any], overrides: Mapping[str, Any] | None = None
+    profile: str,
+    values: Mapping[str, Any],
+    overrides: Mapping[str, Any] | None = None,
+    job: JobOptions | None = None,
 ) -> Settings:
-    """Build frozen settings from a profile's values and dotted-key overrides."""
-    sections: dict[str, dict[str, Any]] = {name: {} for name in _SECTIONS}
+    """Build frozen settings from a profile's values and dotted-key overrides.
+
+    ``job`` (with ``name`` and ``options``) adds the running job's options as ``settings.job``.
+    """
+    shared_overrides, job_overrides = _split(overrides or {})
+    for name, table in values.items():
+        if name not in (*_SHARED, *_JOB_SECTION_DEFAULTS, *_CLIENT_SECTIONS, "jobs"):
+            raise ConfigError(f"profile {profile!r}: unknown section [{name}]")
+        for key in table if isinstance(table, Mapping) else ():
+            if (name, key) in _MOVED:
+                raise ConfigError(
+                    f"profile {profile!r}: {name}.{key} is now {_MOVED[name, key]}: move it there"
+                )
     with CLIENTS_FILE.open("rb") as handle:
         clients: dict[str, dict[str, Any]] = tomllib.load(handle)
     for name in _CLIENT_SECTIONS:
         clients[name] = {**clients.get(name, {}), **values.get(name, {})}
-    for name, table in values.items():
-        if name in _CLIENT_SECTIONS:
-            continue
-        if name not in _SECTIONS:
-            raise ConfigError(f"profile {profile!r}: unknown section [{name}]")
-        sections[name].update(table)
+
+    kafka = dict(values.get("kafka", {}))
     # Environment between profile and flags: kafka.bootstrap_servers_env names a variable that,
     # when set, replaces kafka.bootstrap_servers, so one profile serves any cluster of its kind.
-    bootstrap_variable = sections["kafka"].pop("bootstrap_servers_env", None)
-    if bootstrap_variable and os.environ.get(bootstrap_variable):
-        sections["kafka"]["bootstrap_servers"] = os.environ[bootstrap_variable]
-    for key, value in (overrides or {}).items():
-        section, name = key.split(".", 1)
-        sections[section][name] = value
-
-    for key in _PATH_KEYS:
-        section, name = key.split(".", 1)
-        if name in sections[section]:
-            path = storage_path(sections[section][name])
-            if isinstance(path, Path) and not path.is_absolute():
-                path = ridestream_home() / path
-            sections[section][name] = path
-    for section, name, default in (
-        ("sink", "path", SinkSettings.path),
-        ("dead_letter", "path", DeadLetterSettings.path),
-        ("query", "checkpoint_dir", QuerySettings.checkpoint_dir),
-        ("query", "parsed_path", QuerySettings.parsed_path),
-    ):
-        sections[section].setdefault(name, ridestream_home() / default)
-    if "group_by" in sections["window"]:
-        sections["window"]["group_by"] = tuple(sections["window"]["group_by"])
-    for section, name in (("kafka", "options"), ("kafka", "secrets"), ("spark", "conf")):
-        if name in sections[section]:
-            sections[section][name] = _frozen(
-                {key: str(value) for key, value in sections[section][name].items()}
-            )
-    if "bootstrap_servers" not in sections["kafka"]:
-        if bootstrap_variable:
+    variable = kafka.pop("bootstrap_servers_env", None)
+    if variable and os.environ.get(variable):
+        kafka["bootstrap_servers"] = os.environ[variable]
+    kafka.update(shared_overrides.pop("kafka", {}))
+    if "bootstrap_servers" not in kafka:
+        if variable:
             raise ConfigError(
-                f"profile {profile!r} reads kafka.bootstrap_servers from ${bootstrap_variable}, "
-                f"which is not set: export {bootstrap_variable}=HOST:PORT, or pass --bootstrap-servers"
+                f"profile {profile!r} reads kafka.bootstrap_servers from ${variable}, "
+                f"which is not set: export {variable}=HOST:PORT, or pass --bootstrap-servers"
             )
         raise ConfigError(f"profile {profile!r} sets no kafka.bootstrap_servers")
-
-    built = {}
-    for name, cls in _SECTIONS.items():
-        try:
-            built[name] = cls(**sections[name])
-        except TypeError as error:
-            unknown = str(error).split("argument")[-1].strip()
-            raise ConfigError(
-                f"profile {profile!r}, section [{name}]: unknown setting {unknown}"
-            ) from None
+    unknown = sorted(set(kafka) - {"bootstrap_servers", "options", "secrets"})
+    if unknown:
+        raise ConfigError(f"profile {profile!r}, section [kafka]: unknown setting {unknown[0]!r}")
+    built: dict[str, Any] = {
+        "kafka": KafkaSettings(
+            bootstrap_servers=kafka["bootstrap_servers"],
+            options=_frozen({k: str(v) for k, v in (kafka.get("options") or {}).items()}),
+            secrets=_frozen({k: str(v) for k, v in (kafka.get("secrets") or {}).items()}),
+        )
+    }
+    for name, cls in _SHARED.items():
+        if name != "kafka":
+            built[name] = _section(
+                cls(),
+                {**values.get(name, {}), **shared_overrides.get(name, {})},
+                f"profile {profile!r}, section [{name}]",
+            )
     return Settings(
         profile=profile,
         **built,
         **{name: _frozen(clients[name]) for name in _CLIENT_SECTIONS},
+        job=_job_options(job, values, job_overrides) if job is not None else None,
     )
 
 
-def add_settings_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add ``--profile`` and every override flag of :data:`OVERRIDES` to a parser."""
+def load_settings(
+    profile: str, overrides: Mapping[str, Any] | None = None, job: JobOptions | None = None
+) -> Settings:
+    """Load ``conf/<profile>.toml`` (or a path) and build settings with ``overrides`` applied."""
+    return build_settings(profile, load_profile(profile), overrides, job)
+
+
+def add_profile_argument(parser: argparse.ArgumentParser) -> None:
+    """Add ``--profile`` (default ``$RIDESTREAM_PROFILE``, else ``local``)."""
     parser.add_argument(
         "--profile",
         default=os.environ.get("RIDESTREAM_PROFILE", DEFAULT_PROFILE),
-        help="conf/<NAME>.toml or a path to a .toml file (env RIDESTREAM_PROFILE; default: %(default)s)",
+        help="conf/<NAME>.toml or a path to a .toml file (env RIDESTREAM_PROFILE; "
+        "default: %(default)s)",
     )
-    group = parser.add_argument_group("overrides (each replaces one profile setting)")
-    for override in OVERRIDES:
-        group.add_argument(
+
+
+def current_value(settings: Settings | None, key: str) -> Any:
+    """Return the value a setting has in ``settings`` (for --help), or None if unknown."""
+    if settings is None:
+        return None
+    value: Any = settings
+    parts = key.split(".")
+    for part in parts:
+        value = getattr(value, part, None)
+        if value is None:
+            return None
+    return value
+
+
+def add_flags(
+    parser: argparse.ArgumentParser, flags: tuple[Override, ...], current: Settings | None = None
+) -> None:
+    """Add ``flags`` to a parser, grouped, each help naming its setting and current value."""
+    groups: dict[str, argparse._ArgumentGroup] = {}
+    home = str(ridestream_home())
+    for override in flags:
+        if override.group not in groups:
+            groups[override.group] = parser.add_argument_group(f"{override.group} settings")
+        value = current_value(current, override.key)
+        if isinstance(value, tuple):
+            value = ",".join(value)
+        shown = "" if value is None else f"; now {str(value).replace(home, '$RIDESTREAM_HOME')}"
+        groups[override.group].add_argument(
             override.flag,
             dest=override.key,
             type=override.type,
             metavar=override.metavar or override.flag.lstrip("-").upper().replace("-", "_"),
             choices=override.choices,
             default=None,
-            help=f"{override.help} [{override.key}]",
+            help=f"{override.help} [{override.setting}{shown}]",
         )
 
 
-def settings_from_args(args: argparse.Namespace) -> Settings:
-    """Load the profile named by ``args.profile`` and apply the flags that were given."""
-    overrides = {
-        override.key: getattr(args, override.key)
-        for override in OVERRIDES
-        if getattr(args, override.key, None) is not None
-    }
-    # A path typed on the command line means what the shell means: relative to where the user is
-    # (a profile's relative paths are under $RIDESTREAM_HOME).
-    for key in _PATH_KEYS & overrides.keys():
-        path = storage_path(overrides[key])
-        overrides[key] = path.absolute() if isinstance(path, Path) else path
-    return build_settings(args.profile, load_profile(args.profile), overrides)
+def overrides_from_args(args: argparse.Namespace, flags: tuple[Override, ...]) -> dict[str, Any]:
+    """Return the settings the given flags override (flags not given are left out).
+
+    A path typed on the command line means what the shell means: relative to where the user is
+    (a profile's relative paths are under $RIDESTREAM_HOME).
+    """
+    overrides = {}
+    for override in flags:
+        value = getattr(args, override.key, None)
+        if value is None:
+            continue
+        if override.type in (storage_path, Path):
+            path = storage_path(value)
+            value = path.absolute() if isinstance(path, Path) else path
+        overrides[override.key] = value
+    return overrides

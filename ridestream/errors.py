@@ -1,7 +1,12 @@
 """Turn failures a user can hit into one or two lines that say what to do, and an exit code.
 
-The full Python and JVM trace of an unexpected failure goes to a log file under
-``$RIDESTREAM_HOME/logs``; the console gets its first line and the log's path.
+:class:`UserError` is the base of every failure whose message already names the fix (a setting,
+a missing topic, a broker that cannot start): the console gets that message and exit code 2. The
+full Python and JVM trace of anything else goes to a log file under ``$RIDESTREAM_HOME/logs``; the
+console gets its first line and the log's path, and exit code 1.
+
+This module imports nothing else from ridestream but :mod:`ridestream.paths`, so every module can
+define its errors on :class:`UserError`.
 """
 
 from __future__ import annotations
@@ -11,16 +16,23 @@ import time
 import traceback
 from collections.abc import Callable
 
-from ridestream.config import ConfigError
-from ridestream.jars import JarResolutionError
-from ridestream.kafka.admin import KafkaUnavailable
-from ridestream.local import BrokerError
 from ridestream.paths import ridestream_home
-from ridestream.schemas import SchemaError
 
-USER_ERRORS = (ConfigError, KafkaUnavailable, BrokerError, JarResolutionError, SchemaError)
-EXIT_USER_ERROR = 2
+EXIT_OK = 0
 EXIT_FAILURE = 1
+EXIT_USER_ERROR = 2
+# A job stopped on request (Ctrl-C, SIGTERM), however it was started: 128 + SIGINT, the shell's
+# convention for "ended by an interrupt", so a supervisor can tell a stop from a finish.
+EXIT_STOPPED = 130
+
+
+class UserError(Exception):
+    """A failure the user can fix; its message says what went wrong and what to do."""
+
+
+class ConfigError(UserError, ValueError):
+    """A setting is missing or invalid; the message names the setting and the fix."""
+
 
 # (text found in a Spark error, what to tell the user)
 _KNOWN_SPARK_FAILURES = (
@@ -78,8 +90,8 @@ def run_main(main: Callable[[], int], name: str) -> None:
         code = main()
     except KeyboardInterrupt:
         print(f"{name}: interrupted", file=sys.stderr)
-        code = 130
-    except USER_ERRORS as error:
+        code = EXIT_STOPPED
+    except UserError as error:
         print(f"{name}: {error}", file=sys.stderr)
         code = EXIT_USER_ERROR
     except Exception as error:  # noqa: BLE001 - the last line of defence: no stack trace as message

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from xml.sax.saxutils import quoteattr
 
+from ridestream.errors import UserError
 from ridestream.paths import ridestream_home
 
 SPARK_VERSION = "4.2.0"
@@ -76,7 +77,7 @@ BUNDLES = {
 }
 
 
-class JarResolutionError(RuntimeError):
+class JarResolutionError(UserError, RuntimeError):
     """Raised when the jars cannot be resolved; the message says what to do."""
 
 

@@ -33,7 +33,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ridestream import jars
-from ridestream.config import quote_jaas
+from ridestream.errors import UserError
+from ridestream.kafka.settings import quote_jaas
 from ridestream.paths import java_options
 from ridestream.tls import BrokerTls
 
@@ -52,7 +53,7 @@ logger.raft.level = info
 """
 
 
-class BrokerError(RuntimeError):
+class BrokerError(UserError, RuntimeError):
     """The embedded broker could not be started or stopped; the message says what to do."""
 
 

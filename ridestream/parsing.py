@@ -58,7 +58,6 @@ from ridestream.config import VALUE_FORMATS
 from ridestream.schemas import required_fields, struct_type
 
 CORRUPT_RECORD = "_corrupt_record"
-EVENT_TIME = "event_time"
 PICKUP_TIME = "tpep_pickup_datetime"
 DROPOFF_TIME = "tpep_dropoff_datetime"
 
@@ -269,6 +268,20 @@ def for_parsed_table(parsed: DataFrame) -> DataFrame:
     ).withColumn("ride", F.col("ride").dropFields(CORRUPT_RECORD))
 
 
-def with_event_time(rides: DataFrame) -> DataFrame:
-    """Add ``event_time``: a ride happens when the meter is engaged (pickup)."""
-    return rides.withColumn(EVENT_TIME, F.col(PICKUP_TIME))
+# The name of the per-batch record counts a job observes on its parsed records.
+ACCOUNTING = "records"
+
+
+def record_counts() -> list[Column]:
+    """Return the per-batch record counts of parsed records: input, valid and rejected.
+
+    ``input`` = ``valid`` + ``rejected`` holds by construction of each row's ``reject_reason``;
+    observed in the query (``DataFrame.observe(ACCOUNTING, *record_counts())``) they count
+    exactly the rows of each micro-batch, for the progress line and ``rides balance``.
+    """
+    rejected = F.col("reject_reason").isNotNull()
+    return [
+        F.count(F.lit(1)).alias("input"),
+        F.count_if(~rejected).alias("valid"),
+        F.count_if(rejected).alias("rejected"),
+    ]

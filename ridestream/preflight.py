@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ridestream.config import ConfigError
+from ridestream.errors import ConfigError
 
 FINGERPRINT_FILE = "ridestream-query.json"
 
@@ -33,6 +33,20 @@ def check_writable(path: Path | str, what: str, flag: str) -> None:
         reason = error.strerror or type(error).__name__
         raise ConfigError(
             f"cannot write the {what} at {directory} ({reason}): choose a writable {flag}"
+        ) from None
+
+
+def check_writable_file(path: Path, what: str, flag: str) -> None:
+    """Raise ConfigError unless the file at ``path`` can be appended to (created if missing)."""
+    path = Path(path)
+    check_writable(path.parent, f"directory of the {what}", flag)
+    try:
+        with path.open("a"):
+            pass
+    except OSError as error:
+        reason = error.strerror or type(error).__name__
+        raise ConfigError(
+            f"cannot write the {what} at {path} ({reason}): choose a writable {flag}"
         ) from None
 
 

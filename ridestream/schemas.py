@@ -13,6 +13,7 @@ from typing import Any
 
 from pyspark.sql import types as T
 
+from ridestream.errors import UserError
 from ridestream.paths import SCHEMAS_DIR
 
 _PRIMITIVES: dict[str, T.DataType] = {
@@ -33,7 +34,7 @@ _LOGICAL: dict[str, T.DataType] = {
 }
 
 
-class SchemaError(ValueError):
+class SchemaError(UserError, ValueError):
     """Raised when an ``.avsc`` file uses a construct ridestream does not map to Spark."""
 
 

@@ -14,7 +14,9 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 from pyspark.sql.streaming import DataStreamWriter
 
-from ridestream.config import ConfigError, DeadLetterSettings, KafkaSettings, SinkSettings
+from ridestream.config import DeadLetterSettings, SinkSettings
+from ridestream.errors import ConfigError
+from ridestream.kafka.settings import KafkaSettings
 
 
 def to_window_records(windows: DataFrame, group_by: tuple[str, ...]) -> DataFrame:
@@ -60,15 +62,22 @@ def kafka_writer(records: DataFrame, kafka: KafkaSettings, topic: str) -> DataSt
 
 
 def window_writer(
-    windows: DataFrame, sink: SinkSettings, kafka: KafkaSettings, group_by: tuple[str, ...]
+    windows: DataFrame,
+    sink: SinkSettings,
+    kafka: KafkaSettings,
+    group_by: tuple[str, ...],
+    query_name: str,
 ) -> DataStreamWriter:
-    """Return the writer for ride windows to the configured sink (console, Kafka or Delta)."""
+    """Return the writer for windows to the configured sink (console, Kafka or Delta).
+
+    ``query_name`` names the writer in Delta's idempotent-write ids (with the table's path).
+    """
     if sink.kind == "kafka":
         writer = kafka_writer(to_window_records(windows, group_by), kafka, sink.topic)
     elif sink.kind == "delta" and sink.output_mode == "update":
         # Early results: every batch's changed windows are merged in, exactly once.
         writer = windows.writeStream.foreachBatch(
-            merge_windows(str(sink.path), group_by, app_id=f"ride_windows:{sink.path}")
+            merge_windows(str(sink.path), group_by, app_id=f"{query_name}:{sink.path}")
         )
     elif sink.kind == "delta":
         # Append is exactly-once: the Delta sink records each batch id in the table's log.
@@ -209,18 +218,19 @@ def show_windows(rows: int):  # noqa: ANN201 - returns a foreachBatch function
 
 
 def dead_letter_writer(
-    rejects: DataFrame, dead_letter: DeadLetterSettings, kafka: KafkaSettings
+    rejects: DataFrame, dead_letter: DeadLetterSettings, kafka: KafkaSettings, query_name: str
 ) -> DataStreamWriter | None:
-    """Return the writer for rejected records, or None when the profile turns it off."""
+    """Return the writer for rejected records, or None when the profile turns it off.
+
+    ``query_name`` names the writer in Delta's idempotent-write ids (with the table's path).
+    """
     kinds = dead_letter.kinds
     if not kinds:
         return None
     if len(kinds) > 1:
         # One query, so each reject is parsed once and lands in every sink of the same batch.
         writer = rejects.writeStream.foreachBatch(
-            fan_out_rejects(
-                dead_letter, kafka, app_id=f"ride_windows_dead_letter:{dead_letter.path}"
-            )
+            fan_out_rejects(dead_letter, kafka, app_id=f"{query_name}:{dead_letter.path}")
         )
     elif kinds == ("kafka",):
         writer = kafka_writer(to_dead_letter_records(rejects), kafka, dead_letter.topic)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pyspark.sql import DataFrame, SparkSession
 
-from ridestream.config import KafkaSettings, SourceSettings
+from ridestream.config import SourceSettings
+from ridestream.kafka.settings import KafkaSettings
 
 
 def read_kafka_stream(

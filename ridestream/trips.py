@@ -22,6 +22,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
+from ridestream.errors import UserError
 from ridestream.schemas import arrow_schema
 
 KINDS = {"yellow": "ride", "green": "green_ride", "fhv": "fhv_ride"}
@@ -38,7 +39,7 @@ DROPOFF_TIME = {
 BATCH_ROWS = 65_536
 
 
-class TripFileError(ValueError):
+class TripFileError(UserError, ValueError):
     """A trip file cannot be read as the kind asked for; the message says why."""
 
 

@@ -3,14 +3,13 @@
 The watermark is applied here, on the same column the window uses and before the ``groupBy``:
 Spark only drops late rows and finalizes windows when both refer to one event-time column.
 
-Hopping windows in append mode are combined from panes (:func:`count_rides_by_pane`) when the
-window size is a whole number of slides: a 60-minute window sliding every 5 minutes puts each ride
-into 12 windows, so the plain aggregation expands every ride 12 times before grouping; panes
-aggregate each ride once, into its 5-minute pane, and then add up 12 small pane rows per window.
-Measured on 1.5M rides (60 minutes sliding 5, by zone, 2 shared cores): panes hold half the state
-rows, and a batch costs about 25% less CPU, but a streaming run (AvailableNow, 5 micro-batches)
-about 10% more: a second stateful operator (shuffle, state store, commit) per batch outweighs the
-expansion it saves.
+Hopping windows can be combined from panes (:func:`count_rides_by_pane`, ``window.panes``) in
+append mode when the window size is a whole number of slides: a 60-minute window sliding every 5
+minutes puts each ride into 12 windows, so the plain aggregation expands every ride 12 times
+before grouping; panes aggregate each ride once, into its 5-minute pane, and then add up 12 small
+pane rows per window. It holds less state but adds a second stateful operator (a shuffle, a state
+store and a commit per batch), and it drops a late ride from every window once its pane closed, so
+it is an option, off by default (bench/README.md measures both).
 """
 
 from __future__ import annotations
@@ -19,14 +18,21 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from ridestream.config import WindowSettings, parse_duration
-from ridestream.parsing import EVENT_TIME, with_event_time
+from ridestream.parsing import PICKUP_TIME
 from ridestream.schemas import ride_window_schema
 
+# The column windows are computed over, and the watermark is set on.
+EVENT_TIME = "event_time"
 # Internal columns of a pane: the mean distance of a window must be the mean of its rides, not a
 # mean of pane means, so a pane keeps the sum and the count it would be computed from.
 _PANE = "pane"
 _DISTANCE_SUM = "_trip_distance_sum"
 _DISTANCE_COUNT = "_trip_distance_count"
+
+
+def with_event_time(rides: DataFrame) -> DataFrame:
+    """Add ``event_time``: a ride happens when the meter is engaged (pickup)."""
+    return rides.withColumn(EVENT_TIME, F.col(PICKUP_TIME))
 
 
 def window_column(spec: WindowSettings, event_time: str = EVENT_TIME) -> Column:
@@ -41,14 +47,14 @@ def window_column(spec: WindowSettings, event_time: str = EVENT_TIME) -> Column:
 def uses_panes(spec: WindowSettings, output_mode: str | None) -> bool:
     """Return True when :func:`count_rides` combines ``spec``'s windows from panes.
 
-    Only hopping windows whose size is a whole number of slides (every window is then exactly a
-    run of panes), and only in append mode. In update mode the first aggregation would emit a
-    pane again at every change, behind the watermark of the second one and without taking back
-    what it emitted before; Spark refuses that chain when the query starts ("possible
-    'correctness' issue due to global watermark"). So update mode, and an unknown mode, keep the
-    plain aggregation, which every mode supports.
+    Only when ``spec.panes`` asks for it, only for hopping windows whose size is a whole number
+    of slides (every window is then exactly a run of panes), and only in append mode. In update
+    mode the first aggregation would emit a pane again at every change, behind the watermark of
+    the second one and without taking back what it emitted before; Spark refuses that chain when
+    the query starts ("possible 'correctness' issue due to global watermark"). So update mode,
+    and an unknown mode, keep the plain aggregation, which every mode supports.
     """
-    if spec.kind != "hopping" or output_mode != "append" or spec.slide is None:
+    if not spec.panes or spec.kind != "hopping" or output_mode != "append" or not spec.slide:
         return False
     size, slide = parse_duration(spec.size), parse_duration(spec.slide)
     return size > slide and size % slide == parse_duration("0")
@@ -140,10 +146,10 @@ def count_rides(
     spec
         The windows: kind, size, slide or gap, watermark, group keys.
     output_mode
-        The output mode of the query the windows go to. With ``"append"``, hopping windows whose
-        size is a whole number of slides are combined from panes (:func:`count_rides_by_pane`);
-        otherwise, and when the mode is not given, the plain aggregation, which every mode
-        supports.
+        The output mode of the query the windows go to. With ``"append"`` and ``spec.panes``,
+        hopping windows whose size is a whole number of slides are combined from panes
+        (:func:`count_rides_by_pane`); otherwise, and when the mode is not given, the plain
+        aggregation, which every mode supports.
 
     Returns
     -------

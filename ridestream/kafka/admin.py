@@ -8,10 +8,11 @@ import time
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from ridestream.config import SASL_PASSWORD, SASL_USERNAME, SSL_CA_LOCATION, KafkaSettings
+from ridestream.errors import UserError
+from ridestream.kafka.settings import SASL_PASSWORD, SASL_USERNAME, SSL_CA_LOCATION, KafkaSettings
 
 
-class KafkaUnavailable(RuntimeError):
+class KafkaUnavailable(UserError, RuntimeError):
     """The cluster cannot be reached, or a topic the job needs is missing."""
 
 

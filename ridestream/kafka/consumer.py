@@ -15,8 +15,8 @@ from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, KafkaError, TopicPartition
 
-from ridestream.config import KafkaSettings
 from ridestream.kafka.admin import check_topics
+from ridestream.kafka.settings import KafkaSettings
 
 
 @dataclass(frozen=True)

@@ -20,8 +20,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from confluent_kafka import KafkaError, KafkaException, Producer
 
-from ridestream.config import KafkaSettings
 from ridestream.kafka.encoding import encode_keys, value_array
+from ridestream.kafka.settings import KafkaSettings
 
 
 @dataclass

@@ -11,13 +11,14 @@ from datetime import timedelta
 from confluent_kafka import KafkaException, TopicPartition
 from confluent_kafka.admin import ConfigResource, NewTopic, ResourceType
 
-from ridestream.config import ConfigError, KafkaSettings
+from ridestream.errors import ConfigError, UserError
 from ridestream.kafka.admin import admin_client, check_topics
+from ridestream.kafka.settings import KafkaSettings
 
 CLEANUP_POLICIES = ("delete", "compact", "compact,delete")
 
 
-class TopicError(RuntimeError):
+class TopicError(UserError, RuntimeError):
     """A topic operation failed; the message says why and what to do."""
 
 

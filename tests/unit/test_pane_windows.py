@@ -13,6 +13,8 @@ window is emitted once the watermark reaches its end.
 
 from __future__ import annotations
 
+import dataclasses
+
 from collections import defaultdict
 from datetime import datetime, timedelta
 
@@ -21,16 +23,21 @@ from chispa import assert_approx_df_equality
 from pyspark.errors import AnalysisException
 
 from ridestream.config import WindowSettings
-from ridestream.parsing import with_event_time
 from ridestream.schemas import ride_schema
 from ridestream.testing import StreamDriver
-from ridestream.windows import count_rides, count_rides_by_pane, ride_windows, uses_panes
+from ridestream.windows import (
+    count_rides,
+    count_rides_by_pane,
+    ride_windows,
+    uses_panes,
+    with_event_time,
+)
 from tests.builders import ride
 from tests.corpus import varied_rides
 
 EPOCH = datetime(1970, 1, 1)
 HOUR_BY_5 = WindowSettings(
-    kind="hopping", size="60 minutes", slide="5 minutes", watermark="10 minutes"
+    kind="hopping", size="60 minutes", slide="5 minutes", watermark="10 minutes", panes=True
 )
 # A float sum over panes adds the same numbers in another order than over rides.
 PRECISION = 1e-9
@@ -201,13 +208,14 @@ def test_a_ride_behind_a_closed_pane_is_dropped_from_windows_the_plain_query_sti
     }
 
 
-def test_panes_are_used_only_for_hopping_windows_of_whole_slides_in_append_mode():
+def test_panes_are_used_only_when_asked_for_hopping_windows_of_whole_slides_in_append_mode():
     assert uses_panes(HOUR_BY_5, "append")
+    assert not uses_panes(dataclasses.replace(HOUR_BY_5, panes=False), "append")
     assert not uses_panes(HOUR_BY_5, "update")
     assert not uses_panes(HOUR_BY_5, None)
-    uneven = WindowSettings(kind="hopping", size="10 minutes", slide="3 minutes")
+    uneven = WindowSettings(kind="hopping", size="10 minutes", slide="3 minutes", panes=True)
     assert not uses_panes(uneven, "append")
-    assert not uses_panes(WindowSettings(kind="tumbling", size="10 minutes"), "append")
+    assert not uses_panes(WindowSettings(kind="tumbling", size="10 minutes", panes=True), "append")
 
 
 def stateful_operators(driver: StreamDriver) -> int:

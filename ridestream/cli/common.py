@@ -1,0 +1,29 @@
+"""What every `rides` command shares: ``--profile``, ``--bootstrap-servers``, and its settings."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+
+from ridestream.config import SHARED_FLAGS, Settings, add_profile_argument, load_settings
+
+# add(name, help, handler) -> the command's parser, with --profile and --bootstrap-servers.
+AddCommand = Callable[[str, str, Callable[[argparse.Namespace], int]], argparse.ArgumentParser]
+_BOOTSTRAP = next(flag for flag in SHARED_FLAGS if flag.flag == "--bootstrap-servers")
+
+
+def add_common_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add ``--profile`` and ``--bootstrap-servers`` (the same flags as the jobs')."""
+    add_profile_argument(parser)
+    parser.add_argument(
+        _BOOTSTRAP.flag,
+        dest=_BOOTSTRAP.key,
+        metavar="HOST:PORT",
+        help=f"{_BOOTSTRAP.help} [{_BOOTSTRAP.key}; default: the profile's]",
+    )
+
+
+def command_settings(args: argparse.Namespace) -> Settings:
+    """Return the settings of the profile a command was given, with ``--bootstrap-servers``."""
+    bootstrap = getattr(args, _BOOTSTRAP.key, None)
+    return load_settings(args.profile, {_BOOTSTRAP.key: bootstrap} if bootstrap else None)

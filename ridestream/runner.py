@@ -1,0 +1,321 @@
+"""The one runner every job uses.
+
+A job (:class:`Job`) says what it reads, which queries it starts and what must hold before they
+start; the runner does the rest, the same way for every job::
+
+    flags -> settings -> preflight -> embedded stack -> Kafka check -> session
+          -> start the queries (stage by stage) -> progress -> await -> clean stop -> summary
+
+``jobs/<name>.py`` is a few lines that hand the job to :func:`main`. Tests and notebooks call
+:func:`settings_for` and :func:`execute` with their own session, and the job module's builders
+directly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+from pyspark.sql import SparkSession
+from pyspark.sql.streaming import DataStreamWriter, StreamingQuery
+
+from ridestream.config import (
+    SHARED_FLAGS,
+    Override,
+    QuerySettings,
+    Settings,
+    add_flags,
+    add_profile_argument,
+    build_settings,
+    load_profile,
+    overrides_from_args,
+)
+from ridestream.errors import EXIT_OK, EXIT_STOPPED, run_main
+from ridestream.preflight import check_checkpoint, check_writable, check_writable_file
+from ridestream.progress import ProgressReporter, wait_for_listener
+from ridestream.stack import EmbeddedStack, Feed
+
+# A stage builds its queries' unstarted writers, by query name, when it is its turn to start.
+Stage = Callable[[], dict[str, DataStreamWriter]]
+
+
+@dataclass(frozen=True)
+class Output:
+    """A local or remote location a job writes to, checked before anything starts."""
+
+    path: Path | str
+    what: str  # "Delta table", for messages
+    flag: str  # the flag that changes it
+
+
+class Job:
+    """What a streaming job is to the runner: a name, its options, and its queries.
+
+    Subclass it in a module of :mod:`ridestream.jobs` and override what differs; the defaults
+    describe a job with no outputs to check and one query named like the job.
+
+    Attributes
+    ----------
+    name
+        The job's name: its main query's name, its profile section ``[jobs.<name>]``.
+    description
+        One paragraph for ``--help``.
+    options
+        The frozen dataclass of the job's options (see :mod:`ridestream.config`).
+    flags
+        The job's own flags; :data:`ridestream.config.SHARED_FLAGS` are added to them.
+    """
+
+    name: ClassVar[str]
+    description: ClassVar[str]
+    options: ClassVar[type]
+    flags: ClassVar[tuple[Override, ...]] = ()
+
+    def input_topics(self, settings: Settings) -> list[str]:
+        """Return the topics the job reads (they must exist before it starts)."""
+        return []
+
+    def output_topics(self, settings: Settings) -> list[str]:
+        """Return the topics the job writes to."""
+        return []
+
+    def outputs(self, settings: Settings) -> list[Output]:
+        """Return the paths the job writes to (checked for writing before it starts)."""
+        return []
+
+    def query_shapes(self, settings: Settings) -> dict[str, Mapping[str, Any]]:
+        """Return, per query name, what decides the query's state (recorded with its checkpoint)."""
+        return {}
+
+    def feeds(self, settings: Settings) -> list[Feed]:
+        """Return the topics the embedded stack feeds with generated records for this job."""
+        return []
+
+    def describe(self, settings: Settings) -> str:
+        """Return the line printed when the job starts (after ``<name>: ``)."""
+        return self.description
+
+    def reported_queries(self, settings: Settings) -> list[str]:
+        """Return the queries that get progress lines and a summary; the job's own comes last."""
+        return [self.name]
+
+    def stages(self, spark: SparkSession, settings: Settings) -> list[Stage]:
+        """Return the job's stages in order (see :func:`execute`)."""
+        raise NotImplementedError
+
+
+def build_parser(job: Job, argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """Return the job's argument parser; ``--help`` shows each setting's value in the profile.
+
+    The profile is read from ``argv`` first (when it loads), so the help says what a flag would
+    change, profile by profile.
+    """
+    probe = argparse.ArgumentParser(add_help=False)
+    add_profile_argument(probe)
+    known, _ = probe.parse_known_args(argv)
+    try:
+        current = build_settings(known.profile, load_profile(known.profile), job=job)
+    except Exception:  # noqa: BLE001 - a broken profile is reported when the flags are applied
+        current = None
+    parser = argparse.ArgumentParser(
+        prog=f"spark-submit.sh jobs/{job.name}.py",
+        description=job.description,
+        epilog="Each flag overrides one setting of the profile, named in brackets with its value "
+        "now. Stop a running job with Ctrl-C or SIGTERM: it finishes its current batch, prints a "
+        f"summary and exits {EXIT_STOPPED}; run it again to resume from its checkpoint.",
+    )
+    add_profile_argument(parser)
+    add_flags(parser, (*job.flags, *SHARED_FLAGS), current)
+    return parser
+
+
+def settings_for(job: Job, argv: list[str] | None = None) -> Settings:
+    """Parse the job's flags and load its settings (profile, environment, flags)."""
+    args = build_parser(job, argv).parse_args(argv)
+    overrides = overrides_from_args(args, (*job.flags, *SHARED_FLAGS))
+    return build_settings(args.profile, load_profile(args.profile), overrides, job=job)
+
+
+def preflight(job: Job, settings: Settings) -> None:
+    """Check what can be checked before any broker or JVM starts: paths and checkpoints."""
+    check_writable(settings.query.checkpoint_dir, "checkpoints", "--checkpoint-dir")
+    for output in job.outputs(settings):
+        check_writable(output.path, output.what, output.flag)
+    if settings.query.metrics_file is not None:
+        check_writable_file(settings.query.metrics_file, "metrics file", "--metrics-file")
+    for query, shape in job.query_shapes(settings).items():
+        check_checkpoint(settings.query.checkpoint_dir, query, shape)
+
+
+def run(job: Job, argv: list[str] | None = None) -> int:
+    """Run ``job`` as ``spark-submit jobs/<name>.py`` does: everything from flags to summary."""
+    from ridestream.kafka.admin import check_topics
+    from ridestream.session import build_session
+
+    settings = settings_for(job, argv)
+    preflight(job, settings)
+    with EmbeddedStack(settings, job.feeds(settings)) as stack:
+        # Fail in seconds, with a message that names the fix, before Spark's session starts.
+        check_topics(
+            settings.kafka, job.input_topics(settings), outputs=job.output_topics(settings)
+        )
+        stop = stop_on_signals(job.name, on_exit_now=stack.down)
+        spark = build_session(settings.spark, app_name=job.name)
+        return execute(spark, job, settings, stop)
+
+
+def main(job: Job) -> None:
+    """Run ``job`` from the command line and exit with its code (``jobs/<name>.py``)."""
+    run_main(lambda: run(job, sys.argv[1:]), job.name)
+
+
+def execute(
+    spark: SparkSession, job: Job, settings: Settings, stop: threading.Event | None = None
+) -> int:
+    """Start the job's queries in ``spark`` and run them until they end or ``stop`` is set.
+
+    A trigger that ends (available-now, once) runs the stages one after the other, so a stage
+    reading what an earlier one wrote sees all of it; otherwise every stage runs at once. Returns
+    0 when the queries finished, :data:`~ridestream.errors.EXIT_STOPPED` when stopped by request.
+    """
+    reported = job.reported_queries(settings)
+    reporter = ProgressReporter(
+        show=set(reported) if settings.query.progress else set(),
+        metrics_file=settings.query.metrics_file,
+    )
+    spark.streams.addListener(reporter)
+    try:
+        _say(f"{job.name}: {job.describe(settings)}")
+        queries: list[StreamingQuery] = []
+        stopped = False
+        stages = job.stages(spark, settings)
+        try:
+            for index, build in enumerate(stages):
+                started = [
+                    start_query(writer, name, settings.query) for name, writer in build().items()
+                ]
+                queries += started
+                if settings.query.ends or index == len(stages) - 1:
+                    stopped = await_queries(started if settings.query.ends else queries, stop)
+                if stopped:
+                    break
+        finally:
+            # A stage that failed to start must not leave the stages before it running.
+            stop_queries(queries)
+        wait_for_listener(reporter, queries)
+        for name in reported[:-1]:
+            _say(f"{name}: {reporter.summary(name)}")
+        _say(
+            f"{reported[-1]}: {'stopped' if stopped else 'finished'} after "
+            f"{reporter.summary(reported[-1])}"
+            + ("; run again to resume from the checkpoint" if stopped else "")
+        )
+    finally:
+        spark.streams.removeListener(reporter)
+    return EXIT_STOPPED if stopped else EXIT_OK
+
+
+def _say(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def start_query(writer: DataStreamWriter, name: str, query: QuerySettings) -> StreamingQuery:
+    """Set trigger, checkpoint and name on an unstarted writer, and start it."""
+    if query.trigger == "available-now":
+        writer = writer.trigger(availableNow=True)
+    elif query.trigger == "once":
+        writer = writer.trigger(once=True)
+    else:
+        writer = writer.trigger(processingTime=query.trigger)
+    return writer.queryName(name).option("checkpointLocation", query.checkpoint(name)).start()
+
+
+def stop_on_signals(
+    job_name: str, on_exit_now: Callable[[], None] | None = None
+) -> threading.Event:
+    """Return an event set by Ctrl-C or SIGTERM, so the job can stop its queries cleanly.
+
+    A second signal exits at once (after ``on_exit_now``, which stops what the job started).
+    (spark-submit.sh starts the JVM with SIGINT and SIGTERM ignored, so they reach only this
+    handler and the queries finish their current batch.)
+    """
+    requested = threading.Event()
+
+    def handle(signum: int, frame: object) -> None:
+        if requested.is_set():
+            _say(f"\n{job_name}: stopping now")
+            if on_exit_now is not None:
+                on_exit_now()
+            os._exit(EXIT_STOPPED)
+        requested.set()
+        _say(f"\n{job_name}: stopping after the current batch (Ctrl-C again to stop now)...")
+
+    signal.signal(signal.SIGINT, handle)
+    signal.signal(signal.SIGTERM, handle)
+    return requested
+
+
+def await_queries(queries: list[StreamingQuery], stop: threading.Event | None = None) -> bool:
+    """Wait until every query ends or ``stop`` is set; return True when stopped by request.
+
+    If one query fails, the others are stopped and its error is raised.
+    """
+    stop = stop or threading.Event()
+    try:
+        while any(query.isActive for query in queries) and not stop.is_set():
+            for query in queries:
+                if not query.isActive and query.exception() is not None:
+                    raise query.exception()
+            queries[0].awaitTermination(0.5)
+        for query in queries:
+            if not query.isActive and query.exception() is not None:
+                raise query.exception()
+    finally:
+        stop_queries(queries)
+    return stop.is_set()
+
+
+def stop_queries(queries: list[StreamingQuery]) -> None:
+    """Stop the active queries between batches, all at once (each waits for its own batch only)."""
+    stoppers = [
+        threading.Thread(target=stop_between_batches, args=(query,), daemon=True)
+        for query in queries
+        if query.isActive
+    ]
+    for stopper in stoppers:
+        stopper.start()
+    for stopper in stoppers:
+        stopper.join()
+
+
+def _last_batch(query: StreamingQuery) -> int:
+    progress = query.lastProgress
+    return progress["batchId"] if progress else -1
+
+
+def stop_between_batches(query: StreamingQuery, timeout_s: float = 60.0) -> None:
+    """Stop a query once its current batch has finished (or after ``timeout_s``).
+
+    Interrupting a batch mid-write is safe for the sinks (the batch is redone on restart) but
+    makes Spark print a long internal stack trace; waiting for the trigger to go idle avoids both.
+    A query that is behind its trigger interval starts the next batch at once and is never seen
+    idle: it is stopped as soon as the batch that ran when the stop was asked for has finished.
+    """
+    running = _last_batch(query) + 1
+    deadline = time.monotonic() + timeout_s
+    while (
+        query.isActive
+        and query.status.get("isTriggerActive")
+        and _last_batch(query) < running
+        and time.monotonic() < deadline
+    ):
+        time.sleep(0.1)
+    query.stop()
