@@ -5,14 +5,15 @@
 #
 # On first use it creates the virtualenv (.venv) with the pinned packages and downloads the
 # connector jars into $RIDESTREAM_HOME (default .ridestream/); later runs need no network.
-# If the job's profile (--profile, $RIDESTREAM_PROFILE, default "local") asks for it, the embedded
-# Kafka broker and the ride generator are started first and stopped when the job ends.
+# If the job's profile (--profile, $RIDESTREAM_PROFILE, default "local") asks for it, the job
+# starts the embedded Kafka broker and the ride generator first and stops them when it ends.
 # Options before the job file go to spark-submit (e.g. --master, --driver-memory); options after
 # it go to the job (see: ./spark-submit.sh jobs/ride_windows.py --help).
+# Ctrl-C or SIGTERM (to this script or its process group) stops the job after its current batch.
 set -euo pipefail
 
 usage() {
-  sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'
   exit "${1:-0}"
 }
 
@@ -33,38 +34,39 @@ done
 
 source "$(dirname "${BASH_SOURCE[0]}")/scripts/bootstrap.sh"
 
-# The profile, broker address and value format decide what the embedded stack starts.
-stack_args=(--profile "${RIDESTREAM_PROFILE:-local}")
-wants_help=false
-for ((i = 0; i < ${#job_args[@]}; i++)); do
-  case "${job_args[$i]}" in
-    -h|--help) wants_help=true ;;
-    # --format too: the generator must write what the job parses.
-    --profile|--bootstrap-servers|--format) stack_args+=("${job_args[$i]}" "${job_args[$((i + 1))]:-}") ;;
-    --profile=*|--bootstrap-servers=*|--format=*) stack_args+=("${job_args[$i]}") ;;
-  esac
-done
-
 jars="$(python -m ridestream.jars spark)" || exit 1
 # The package's own code, for executors on a cluster (--master spark://..., yarn, k8s://...).
 pyfiles="$(python -m ridestream.pyfiles)" || exit 1
 
-if ! $wants_help; then
-  trap 'exit 130' INT TERM
-  rides stack up "${stack_args[@]}"
-  # Stop what `stack up` started (and only that) however the job ends.
-  trap 'rides stack down "${stack_args[@]}" || true' EXIT
-fi
+# The JVM starts with SIGINT and SIGTERM ignored: a Ctrl-C, or a SIGTERM sent to the whole process
+# group (timeout, systemd, a supervisor), then reaches only the Python driver, which stops the
+# queries after their current batch instead of dying mid-write. A signal sent to this script
+# alone is passed on to the driver (as SIGUSR1: "stop", never "stop now", so a signal that
+# reached both does not count twice). The driver writes its pid to this file when it starts.
+export RIDESTREAM_DRIVER_PID_FILE="$RIDESTREAM_HOME/run/driver-$$.pid"
+mkdir -p "$(dirname "$RIDESTREAM_DRIVER_PID_FILE")"
+rm -f "$RIDESTREAM_DRIVER_PID_FILE"
+trap 'rm -f "$RIDESTREAM_DRIVER_PID_FILE"' EXIT
+forward() {
+  local driver
+  driver="$(cat "$RIDESTREAM_DRIVER_PID_FILE" 2>/dev/null || true)"
+  [[ -n "$driver" ]] && kill -USR1 "$driver" 2>/dev/null || true
+}
+trap forward INT TERM
 
-# The JVM starts with SIGINT ignored: Ctrl-C then reaches only the Python driver, which stops
-# the queries after their current batch instead of dying mid-write.
-status=0
-(trap '' INT; exec spark-submit \
+(trap '' INT TERM; exec spark-submit \
   --jars "$jars" \
   --py-files "$pyfiles" \
   --driver-java-options "-Dlog4j2.configurationFile=$RIDESTREAM_ROOT/conf/log4j2.properties${RIDESTREAM_JAVA_OPTIONS:+ $RIDESTREAM_JAVA_OPTIONS}" \
   --conf spark.ui.showConsoleProgress=false \
   ${spark_args[@]+"${spark_args[@]}"} \
   "$job" ${job_args[@]+"${job_args[@]}"}) \
-  2> >(grep -v --line-buffered '^WARNING: Using incubator modules' >&2) || status=$?
+  2> >(grep -v --line-buffered '^WARNING: Using incubator modules' >&2) &
+child=$!
+# `wait` returns early when a trapped signal arrives: wait again until the job has ended.
+status=0
+while :; do
+  wait "$child" && status=0 || status=$?
+  kill -0 "$child" 2>/dev/null || break
+done
 exit "$status"

@@ -28,9 +28,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ridestream import jars
-from ridestream.config import KafkaSettings, build_settings, load_profile
+from ridestream.config import build_settings, load_profile
 from ridestream.kafka.datagen import RideGenerator
 from ridestream.kafka.encoding import json_values
+from ridestream.kafka.settings import KafkaSettings
 from ridestream.kafka.topics import create_topic
 from ridestream.local import EmbeddedKafka, free_port
 from ridestream.schemas import arrow_schema

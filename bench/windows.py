@@ -46,6 +46,7 @@ Measurements (``--only``):
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import shutil
 import statistics
@@ -71,6 +72,7 @@ from bench.support.rides import (
 )
 from bench.support.transforms import (
     job_as_run,
+    job_options,
     job_parse_stage,
     job_read_stage,
     job_windows,
@@ -81,21 +83,22 @@ from bench.support.transforms import (
 )
 from ridestream import jars
 from ridestream.config import (
-    KafkaSettings,
+    DeadLetterSettings,
     SinkSettings,
     SourceSettings,
     WindowSettings,
     build_settings,
     load_profile,
 )
+from ridestream.jobs.ride_windows import PARSE_QUERY, build_writers
+from ridestream.kafka.settings import KafkaSettings
 from ridestream.kafka.topics import create_topic
 from ridestream.local import EmbeddedKafka, free_port
 from ridestream.parsing import PICKUP_TIME, parse_rides, valid_rides
 from ridestream.paths import ridestream_home
-from ridestream.runtime import stop_between_batches
+from ridestream.runner import stop_between_batches
 from ridestream.schemas import ride_schema, ride_window_schema
 from ridestream.session import build_session
-from ridestream.sinks import window_writer
 from ridestream.sources import read_kafka_batch, read_kafka_stream
 from ridestream.windows import ride_windows
 
@@ -105,6 +108,7 @@ TUMBLING = WindowSettings(kind="tumbling", size="5 minutes", watermark="10 minut
 HOPPING = WindowSettings(
     kind="hopping", size="60 minutes", slide="5 minutes", watermark="10 minutes"
 )
+HOPPING_PANES = dataclasses.replace(HOPPING, panes=True)
 MEASUREMENTS = {
     1: "streaming vs batch",
     2: "cost split",
@@ -139,11 +143,11 @@ def cases(only: set[int]) -> list[Case]:
     chosen = {
         "stream_json": Case(
             "stream_json", 1, "job, JSON, streaming", "stream",
-            build=lambda records: job_windows(records, schema, TUMBLING),
+            build=lambda records: job_windows(records, TUMBLING),
         ),
         "batch_json": Case(
             "batch_json", 1, "job, JSON, batch", "batch",
-            build=lambda records: job_windows(records, schema, TUMBLING),
+            build=lambda records: job_windows(records, TUMBLING),
         ),
         "raw_count": Case("raw_count", 2, "raw Kafka read, count (batch)", "count"),
         "parse_valid": Case(
@@ -163,7 +167,7 @@ def cases(only: set[int]) -> list[Case]:
         ),
         "job_csv": Case(
             "job_csv", 3, "job, CSV, streaming", "stream", CSV_TOPIC,
-            build=lambda records: job_windows(records, schema, TUMBLING, value_format="csv"),
+            build=lambda records: job_windows(records, TUMBLING, value_format="csv"),
         ),
         # jobs/ride_windows.py's own build_outputs: the windows query and the dead-letter query,
         # each reading and parsing the topic (Spark writes one sink per query).
@@ -179,12 +183,12 @@ def cases(only: set[int]) -> list[Case]:
         "quix": Case("quix", 4, f"Quix Streams {QUIXSTREAMS_VERSION}, JSON", "quix"),
         "stream_hopping": Case(
             "stream_hopping", 5, "job, JSON, hopping 60 min / 5 from panes, streaming", "stream",
-            build=lambda records: job_windows(records, schema, HOPPING),
+            build=lambda records: job_windows(records, HOPPING_PANES),
         ),
-        # jobs/ride_windows.py calls ride_windows without an output mode: the plain aggregation.
+        # The job's default (window.panes off): the plain aggregation.
         "stream_hopping_plain": Case(
             "stream_hopping_plain", 5, "job, JSON, hopping 60 min / 5 plain, streaming", "stream",
-            build=lambda records: job_windows(records, schema, HOPPING, output_mode=None),
+            build=lambda records: job_windows(records, HOPPING),
         ),
     }  # fmt: skip
     needed = {
@@ -280,7 +284,9 @@ class Runner:
         parsed_path = str(self.workdir / "parsed" / f"{case.key}-{self.runs}")
         # The parse query's checkpoint is where the job would put it: the table names its writer.
         checkpoints = self.workdir / "checkpoints" / f"{case.key}-{self.runs}"
-        writers = job_parse_stage(self.spark, self._raw(topic), parsed_path, str(checkpoints))
+        writers = job_parse_stage(
+            self.spark, self._raw(topic), parsed_path, str(checkpoints / PARSE_QUERY)
+        )
         started = time.monotonic()
         self._await_all(
             case,
@@ -329,7 +335,7 @@ def hopping_check(spark: SparkSession, kafka: KafkaSettings) -> str:
     rides = rides.transform(valid_rides, schema)
     keys = ["window_start", "window_end", *HOPPING.group_by, "ride_count"]
     # Append mode: the job's hopping windows as a streaming query computes them (from panes).
-    job = ride_windows(rides, HOPPING, "append").select(*keys).cache()
+    job = ride_windows(rides, HOPPING_PANES, "append").select(*keys).cache()
     plain = plain_hopping_counts(rides, HOPPING.size, HOPPING.slide, HOPPING.group_by).cache()
     try:
         job_rows, plain_rows = job.count(), plain.count()
@@ -382,15 +388,14 @@ def measure_latency(
     create_topic(kafka, windows_topic, partitions=1)
     total = int(args.latency_rate * (seconds or args.latency_seconds))
     records = read_kafka_stream(spark, kafka, SourceSettings(topic=rides_topic))
-    sink = SinkSettings(kind="kafka", output_mode="update", topic=windows_topic)
+    options = job_options(
+        TUMBLING,
+        sink=SinkSettings(kind="kafka", output_mode="update", topic=windows_topic),
+        dead_letter=DeadLetterSettings(kind="none"),
+    )
+    (writer,) = build_writers(records, options, kafka).values()
     query = (
-        window_writer(
-            job_windows(records, schema, TUMBLING, output_mode="update"),
-            sink,
-            kafka,
-            TUMBLING.group_by,
-        )
-        .trigger(processingTime=args.latency_trigger)
+        writer.trigger(processingTime=args.latency_trigger)
         .option("checkpointLocation", str(workdir / "checkpoints" / name))
         .queryName(f"bench_{name}")
         .start()

@@ -315,40 +315,62 @@ class Override:
 
 SHARED_FLAGS: tuple[Override, ...] = (
     Override(
-        "--bootstrap-servers", "kafka.bootstrap_servers", "Kafka brokers, host:port[,...]",
+        "--bootstrap-servers",
+        "kafka.bootstrap_servers",
+        "Kafka brokers, host:port[,...]",
         group="Kafka",
     ),
     Override(
-        "--trigger", "query.trigger",
+        "--trigger",
+        "query.trigger",
         "'available-now' (process what is there, then stop), 'once', or an interval",
         group="queries",
     ),
     Override(
-        "--checkpoint-dir", "query.checkpoint_dir", "directory of the queries' checkpoints",
-        storage_path, "PATH", group="queries",
+        "--checkpoint-dir",
+        "query.checkpoint_dir",
+        "directory of the queries' checkpoints",
+        storage_path,
+        "PATH",
+        group="queries",
     ),
     Override(
-        "--progress", "query.progress", "a progress line per micro-batch on stderr: on|off",
-        on_off, "on|off", group="queries",
+        "--progress",
+        "query.progress",
+        "a progress line per micro-batch on stderr: on|off",
+        on_off,
+        "on|off",
+        group="queries",
     ),
     Override(
-        "--metrics-file", "query.metrics_file",
+        "--metrics-file",
+        "query.metrics_file",
         "append every micro-batch's progress JSON to this file (one object per line)",
-        Path, "PATH", group="queries",
+        Path,
+        "PATH",
+        group="queries",
     ),
     Override(
-        "--master", "spark.master", "Spark master (default: spark-submit's, or local[*])",
+        "--master",
+        "spark.master",
+        "Spark master (default: spark-submit's, or local[*])",
         group="Spark",
     ),
     Override(
-        "--shuffle-partitions", "spark.shuffle_partitions",
-        "state partitions; frozen into the checkpoint", int, "N", group="Spark",
-    ),
-    Override(
-        "--log-level", "spark.log_level", "Spark's log level (WARN keeps the console readable)",
+        "--shuffle-partitions",
+        "spark.shuffle_partitions",
+        "state partitions; frozen into the checkpoint",
+        int,
+        "N",
         group="Spark",
     ),
-)  # fmt: skip
+    Override(
+        "--log-level",
+        "spark.log_level",
+        "Spark's log level (WARN keeps the console readable)",
+        group="Spark",
+    ),
+)
 
 
 def source_flags(
@@ -357,72 +379,133 @@ def source_flags(
     """Return the flags of a job's Kafka source section (``--topic``, ``--format``, ...)."""
     key = f"job.{section}"
     return (
-        Override(f"--{prefix}topic", f"{key}.topic", f"topic the {what} are read from"),
         Override(
-            f"--{prefix}format", f"{key}.format",
+            f"--{prefix}topic", f"{key}.topic", f"topic the {what} are read from", group="source"
+        ),
+        Override(
+            f"--{prefix}format",
+            f"{key}.format",
             f"json|csv: how the {what}' values are written (csv: schema order, no header)",
             choices=VALUE_FORMATS,
+            group="source",
         ),
         Override(
-            f"--{prefix}starting-offsets", f"{key}.starting_offsets",
+            f"--{prefix}starting-offsets",
+            f"{key}.starting_offsets",
             "earliest|latest; only for a new query (afterwards the checkpoint decides)",
             choices=STARTING_OFFSETS,
+            group="source",
         ),
         Override(
-            f"--{prefix}max-offsets-per-trigger", f"{key}.max_offsets_per_trigger",
-            "cap on records per micro-batch", int, "N",
+            f"--{prefix}max-offsets-per-trigger",
+            f"{key}.max_offsets_per_trigger",
+            "cap on records per micro-batch",
+            int,
+            "N",
+            group="source",
         ),
         Override(
-            f"--{prefix}min-partitions", f"{key}.min_partitions",
+            f"--{prefix}min-partitions",
+            f"{key}.min_partitions",
             "Spark tasks to read each batch in, at least (default: one per topic partition)",
-            int, "N",
+            int,
+            "N",
+            group="source",
         ),
-    )  # fmt: skip
+    )
 
 
 WINDOW_FLAGS: tuple[Override, ...] = (
-    Override("--window-kind", "job.window.kind", "tumbling|hopping|session", choices=WINDOW_KINDS),
-    Override("--window", "job.window.size", "window length, e.g. '5 minutes'", metavar="DURATION"),
     Override(
-        "--slide", "job.window.slide", "hopping windows: how far each window moves",
+        "--window-kind",
+        "job.window.kind",
+        "tumbling|hopping|session",
+        choices=WINDOW_KINDS,
+        group="windows",
+    ),
+    Override(
+        "--window",
+        "job.window.size",
+        "window length, e.g. '5 minutes'",
         metavar="DURATION",
+        group="windows",
     ),
     Override(
-        "--gap", "job.window.gap", "session windows: inactivity that closes a session",
+        "--slide",
+        "job.window.slide",
+        "hopping windows: how far each window moves",
         metavar="DURATION",
+        group="windows",
     ),
     Override(
-        "--watermark", "job.window.watermark", "how late a ride may arrive and still be counted",
+        "--gap",
+        "job.window.gap",
+        "session windows: inactivity that closes a session",
         metavar="DURATION",
+        group="windows",
     ),
     Override(
-        "--group-by", "job.window.group_by", "comma-separated ride fields to group by",
-        group_keys, "FIELDS",
+        "--watermark",
+        "job.window.watermark",
+        "how late a ride may arrive and still be counted",
+        metavar="DURATION",
+        group="windows",
     ),
-)  # fmt: skip
+    Override(
+        "--group-by",
+        "job.window.group_by",
+        "comma-separated ride fields to group by",
+        group_keys,
+        "FIELDS",
+        group="windows",
+    ),
+)
 
 SINK_FLAGS: tuple[Override, ...] = (
-    Override("--sink", "job.sink.kind", "console|kafka|delta", choices=SINK_KINDS),
+    Override("--sink", "job.sink.kind", "console|kafka|delta", choices=SINK_KINDS, group="output"),
     Override(
-        "--output-mode", "job.sink.output_mode",
+        "--output-mode",
+        "job.sink.output_mode",
         "append (each result once, when final) | update (changed results every batch)",
         choices=OUTPUT_MODES,
+        group="output",
     ),
-    Override("--output-topic", "job.sink.topic", "Kafka sink: topic for the results"),
-    Override("--delta-path", "job.sink.path", "Delta sink: table directory", storage_path, "PATH"),
-)  # fmt: skip
+    Override(
+        "--output-topic", "job.sink.topic", "Kafka sink: topic for the results", group="output"
+    ),
+    Override(
+        "--delta-path",
+        "job.sink.path",
+        "Delta sink: table directory",
+        storage_path,
+        "PATH",
+        group="output",
+    ),
+)
 
 DEAD_LETTER_FLAGS: tuple[Override, ...] = (
     Override(
-        "--dead-letter", "job.dead_letter.kind", "kafka|delta|kafka+delta|console|none",
+        "--dead-letter",
+        "job.dead_letter.kind",
+        "kafka|delta|kafka+delta|console|none",
         choices=DEAD_LETTER_KINDS,
+        group="dead letter",
     ),
-    Override("--dead-letter-topic", "job.dead_letter.topic", "topic for rejected records"),
     Override(
-        "--dead-letter-path", "job.dead_letter.path", "Delta table for rejected records",
-        storage_path, "PATH",
+        "--dead-letter-topic",
+        "job.dead_letter.topic",
+        "topic for rejected records",
+        group="dead letter",
     ),
-)  # fmt: skip
+    Override(
+        "--dead-letter-path",
+        "job.dead_letter.path",
+        "Delta table for rejected records",
+        storage_path,
+        "PATH",
+        group="dead letter",
+    ),
+)
 
 # Shared sections: name -> settings class. Tables of these names may also be a job's section
 # defaults (source, dead_letter, window, sink).
@@ -640,7 +723,7 @@ def add_flags(
     home = str(ridestream_home())
     for override in flags:
         if override.group not in groups:
-            groups[override.group] = parser.add_argument_group(f"{override.group} settings")
+            groups[override.group] = parser.add_argument_group(override.group)
         value = current_value(current, override.key)
         if isinstance(value, tuple):
             value = ",".join(value)

@@ -70,6 +70,15 @@ def observed_counts(progress: Any) -> dict[str, int] | None:
     return {key: int(values.get(key) or 0) for key in ("input", "valid", "rejected")}
 
 
+def _watermark(progress: Any) -> str | None:
+    """Return the batch's watermark, or None before any event time was seen.
+
+    Spark reports the epoch (1970-01-01T00:00:00.000Z) until a stateful query has seen a row.
+    """
+    watermark = (progress.eventTime or {}).get("watermark")
+    return None if not watermark or watermark.startswith("1970-01-01T00:00:00") else watermark
+
+
 def format_progress(progress: Any) -> str:
     """Return the one-line summary of a ``StreamingQueryProgress``."""
     parts = [
@@ -80,7 +89,7 @@ def format_progress(progress: Any) -> str:
     counts = observed_counts(progress)
     if counts is not None:
         parts[0] += f" = {counts['valid']:,} valid + {counts['rejected']:,} rejected"
-    watermark = (progress.eventTime or {}).get("watermark")
+    watermark = _watermark(progress)
     if watermark:
         parts.append(f"watermark {watermark.replace('T', ' ').rstrip('Z')[:19]}")
     if progress.stateOperators:
@@ -142,7 +151,7 @@ class ProgressReporter(StreamingQueryListener):
             totals.dropped_late += sum(
                 op.numRowsDroppedByWatermark for op in progress.stateOperators
             )
-            totals.watermark = (progress.eventTime or {}).get("watermark") or totals.watermark
+            totals.watermark = _watermark(progress) or totals.watermark
             counts = observed_counts(progress)
             if counts is not None:
                 totals.counted = True

@@ -127,6 +127,7 @@ def build_parser(job: Job, argv: list[str] | None = None) -> argparse.ArgumentPa
         current = None
     parser = argparse.ArgumentParser(
         prog=f"spark-submit.sh jobs/{job.name}.py",
+        usage="%(prog)s [--profile NAME] [--FLAG VALUE ...]",
         description=job.description,
         epilog="Each flag overrides one setting of the profile, named in brackets with its value "
         "now. Stop a running job with Ctrl-C or SIGTERM: it finishes its current batch, prints a "
@@ -160,6 +161,9 @@ def run(job: Job, argv: list[str] | None = None) -> int:
     from ridestream.kafka.admin import check_topics
     from ridestream.session import build_session
 
+    # Until the queries run, a stop request interrupts whatever is under way (a broker starting,
+    # a backfill); from then on it lets the current batch finish.
+    interrupt_on_signals()
     settings = settings_for(job, argv)
     preflight(job, settings)
     with EmbeddedStack(settings, job.feeds(settings)) as stack:
@@ -167,8 +171,8 @@ def run(job: Job, argv: list[str] | None = None) -> int:
         check_topics(
             settings.kafka, job.input_topics(settings), outputs=job.output_topics(settings)
         )
-        stop = stop_on_signals(job.name, on_exit_now=stack.down)
         spark = build_session(settings.spark, app_name=job.name)
+        stop = stop_on_signals(job.name, on_exit_now=stack.down)
         return execute(spark, job, settings, stop)
 
 
@@ -238,19 +242,41 @@ def start_query(writer: DataStreamWriter, name: str, query: QuerySettings) -> St
     return writer.queryName(name).option("checkpointLocation", query.checkpoint(name)).start()
 
 
+# Signals that ask a job to stop. SIGUSR1 is what spark-submit.sh passes on when it was signalled
+# itself: a request to stop that never escalates to "stop now", since the same signal may also
+# have reached the driver directly (a whole process group signalled).
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1)
+
+
+def _announce_driver() -> None:
+    """Tell spark-submit.sh which process to pass signals on to (``$RIDESTREAM_DRIVER_PID_FILE``)."""
+    pid_file = os.environ.get("RIDESTREAM_DRIVER_PID_FILE")
+    if pid_file:
+        Path(pid_file).write_text(str(os.getpid()))
+
+
+def interrupt_on_signals() -> None:
+    """Make a stop request raise KeyboardInterrupt (start-up: nothing to finish yet)."""
+    for number in _STOP_SIGNALS:
+        signal.signal(number, signal.default_int_handler)
+    _announce_driver()
+
+
 def stop_on_signals(
     job_name: str, on_exit_now: Callable[[], None] | None = None
 ) -> threading.Event:
     """Return an event set by Ctrl-C or SIGTERM, so the job can stop its queries cleanly.
 
-    A second signal exits at once (after ``on_exit_now``, which stops what the job started).
-    (spark-submit.sh starts the JVM with SIGINT and SIGTERM ignored, so they reach only this
-    handler and the queries finish their current batch.)
+    A second Ctrl-C or SIGTERM exits at once (after ``on_exit_now``, which stops what the job
+    started). spark-submit.sh starts the JVM with SIGINT and SIGTERM ignored, so they reach only
+    this handler and the queries finish their current batch.
     """
     requested = threading.Event()
 
     def handle(signum: int, frame: object) -> None:
         if requested.is_set():
+            if signum == signal.SIGUSR1:
+                return
             _say(f"\n{job_name}: stopping now")
             if on_exit_now is not None:
                 on_exit_now()
@@ -258,8 +284,9 @@ def stop_on_signals(
         requested.set()
         _say(f"\n{job_name}: stopping after the current batch (Ctrl-C again to stop now)...")
 
-    signal.signal(signal.SIGINT, handle)
-    signal.signal(signal.SIGTERM, handle)
+    for number in _STOP_SIGNALS:
+        signal.signal(number, handle)
+    _announce_driver()
     return requested
 
 

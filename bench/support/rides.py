@@ -17,7 +17,6 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ridestream.config import KafkaSettings
 from ridestream.kafka.datagen import RideGenerator
 from ridestream.kafka.producer import (
     DeliveryReport,
@@ -26,6 +25,7 @@ from ridestream.kafka.producer import (
     make_producer,
     produce_batches,
 )
+from ridestream.kafka.settings import KafkaSettings
 from ridestream.kafka.topics import create_topic
 from ridestream.parsing import DROPOFF_TIME, PICKUP_TIME
 from ridestream.schemas import arrow_schema

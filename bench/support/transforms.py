@@ -5,84 +5,60 @@ Pure ``DataFrame -> DataFrame`` functions, like the job's; the benchmark wires t
 
 from __future__ import annotations
 
-import dataclasses
-import functools
-from types import ModuleType
-
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 from pyspark.sql.streaming import DataStreamWriter
 
-from ridestream.config import Settings, WindowSettings, build_settings, load_profile
-from ridestream.parsing import EVENT_TIME, PICKUP_TIME, parse_rides, valid_rides, with_event_time
-from ridestream.runtime import load_job
+from ridestream.config import SourceSettings, WindowSettings
+from ridestream.jobs.ride_windows import RideWindowsOptions, build_outputs, build_parse_stage
+from ridestream.parsing import PICKUP_TIME
 from ridestream.sources import read_delta_stream
-from ridestream.windows import ride_windows
+from ridestream.windows import EVENT_TIME, with_event_time
 
 
-def job_windows(
-    records: DataFrame,
-    schema: T.StructType,
-    spec: WindowSettings,
-    value_format: str = "json",
-    output_mode: str | None = "append",
-) -> DataFrame:
-    """Return the ride_windows job's transform of raw Kafka records: parse, keep valid, window.
+def job_options(
+    spec: WindowSettings, value_format: str = "json", **options: object
+) -> RideWindowsOptions:
+    """Return ride_windows' options with the windows ``spec`` and a topic in ``value_format``."""
+    return RideWindowsOptions(window=spec, source=SourceSettings(format=value_format), **options)
 
-    ``output_mode`` is the mode of the query the windows go to: in append mode, hopping windows
-    are combined from panes (:func:`ridestream.windows.count_rides_by_pane`).
+
+def job_windows(records: DataFrame, spec: WindowSettings, value_format: str = "json") -> DataFrame:
+    """Return ride_windows' windows of raw Kafka records (its own builder: parse, valid, windows).
+
+    In the job's default append mode; ``spec.panes`` combines hopping windows from panes.
     """
-    return (
-        records.transform(parse_rides, schema, value_format=value_format)
-        .transform(valid_rides, schema)
-        .transform(ride_windows, spec, output_mode)
-    )
-
-
-@functools.cache
-def _ride_windows_job() -> ModuleType:
-    """Load ``jobs/ride_windows.py`` once per process."""
-    return load_job("ride_windows")
-
-
-def _job_settings(spec: WindowSettings, **query: object) -> Settings:
-    settings = build_settings("local", load_profile("local"))
-    return dataclasses.replace(
-        settings, window=spec, query=dataclasses.replace(settings.query, **query)
-    )
+    windows, _ = build_outputs(records, job_options(spec, value_format))
+    return windows
 
 
 def job_as_run(records: DataFrame, spec: WindowSettings) -> tuple[DataFrame, DataFrame]:
-    """Return ``jobs/ride_windows.py``'s own outputs (windows, rejects) with the windows ``spec``.
+    """Return ride_windows' own outputs (windows, rejects) with the windows ``spec``.
 
     The job starts a query for each, and each query reads and parses every record.
     """
-    return _ride_windows_job().build_outputs(records, _job_settings(spec))
+    return build_outputs(records, job_options(spec))
 
 
 def job_parse_stage(
-    spark: SparkSession, records: DataFrame, parsed_path: str, checkpoint_dir: str
+    spark: SparkSession, records: DataFrame, parsed_path: str, owner: str
 ) -> dict[str, DataStreamWriter]:
     """Return the job's first stage of two (``--stages two``): its writer of the parsed table.
 
-    Building it creates the table (the job does so once, before its first batch).
+    Building it creates the table for ``owner`` (the parse query's checkpoint), as the job does
+    once, before its first batch.
     """
-    settings = _job_settings(
-        WindowSettings(), stages="two", parsed_path=parsed_path, checkpoint_dir=checkpoint_dir
-    )
-    parse_stage, _ = _ride_windows_job().build_stages(spark, records, settings)
-    return parse_stage()
+    options = job_options(WindowSettings(), stages="two", parsed_path=parsed_path)
+    return build_parse_stage(spark, records, options, owner)
 
 
 def job_read_stage(
     spark: SparkSession, parsed_path: str, spec: WindowSettings
 ) -> tuple[DataFrame, DataFrame]:
     """Return the job's second stage of two: its outputs (windows, rejects) of the parsed table."""
-    settings = _job_settings(spec, stages="two", parsed_path=parsed_path)
-    return _ride_windows_job().build_outputs(
-        read_delta_stream(spark, parsed_path), settings, parsed=True
-    )
+    options = job_options(spec, stages="two", parsed_path=parsed_path)
+    return build_outputs(read_delta_stream(spark, parsed_path), options, parsed=True)
 
 
 def split_csv_rides(records: DataFrame, schema: T.StructType) -> DataFrame:

@@ -100,6 +100,7 @@ FLAGS: tuple[Override, ...] = (
         "one (the windows and dead-letter queries each parse the topic) | two (one query parses "
         "every record once into a Delta table, --parsed-path, which both read)",
         choices=STAGES,
+        group="stages",
     ),
     Override(
         "--parsed-path",
@@ -107,6 +108,7 @@ FLAGS: tuple[Override, ...] = (
         "--stages two: Delta table of parsed records",
         storage_path,
         "PATH",
+        group="stages",
     ),
 )
 

@@ -8,9 +8,9 @@ from datetime import datetime, timedelta
 from confluent_kafka import Consumer
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from ridestream.config import KafkaSettings
 from ridestream.kafka.datagen import encode_json
 from ridestream.kafka.producer import DeliveryReport, make_producer, send
+from ridestream.kafka.settings import KafkaSettings
 
 
 def create_topic(bootstrap: str, topic: str, partitions: int = 1) -> None:

@@ -1,4 +1,4 @@
-"""Running ride_windows in tests: the known input, flags, profiles, and the job module itself."""
+"""Running ride_windows in tests: the known input, flags, profiles, and the job on the runner."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from ridestream import runtime
+from ridestream import runner
+from ridestream.config import Settings
+from ridestream.jobs.ride_windows import JOB
 from ridestream.paths import PROJECT_ROOT
 
 WINDOW = timedelta(minutes=5)
@@ -62,8 +64,14 @@ def spark_submit(*args: str, spark_args: tuple[str, ...] = ()) -> subprocess.Com
     )
 
 
-def load_job():
-    return runtime.load_job("ride_windows")
+def job_settings(flags: list[str]) -> Settings:
+    """Return ride_windows' settings for ``flags``, as its command line would make them."""
+    return runner.settings_for(JOB, flags)
+
+
+def run_job(spark, flags: list[str], stop=None) -> int:
+    """Run ride_windows in ``spark`` (this process) with ``flags``; return its exit code."""
+    return runner.execute(spark, JOB, job_settings(flags), stop)
 
 
 def delta_windows(spark, path) -> tuple[dict, int]:

@@ -13,11 +13,11 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from ridestream.cli import build_parser, cmd_balance
-from ridestream.config import settings_from_args
+from ridestream.cli import build_parser
+from ridestream.cli.audit import cmd_balance
 from tests.builders import ride, ride_json
 from tests.integration.helpers import consume_all, create_topic, produce_values
-from tests.integration.jobs import load_job, write_profile
+from tests.integration.jobs import run_job, write_profile
 
 pytestmark = pytest.mark.integration
 
@@ -116,7 +116,6 @@ def test_valid_rides_are_in_windows_or_dropped_late_and_rejects_reach_both_sinks
     assert len(dropped) == 12 and valid == 4 * BATCH - len(BAD)  # the input is what it says
     assert all(len(batch) == BATCH for batch in batches)
 
-    job = load_job()
     table, dead_letter, metrics = tmp_path / "windows", tmp_path / "dead", tmp_path / "m.jsonl"
     flags = [
         "--profile", str(write_profile(tmp_path, kafka_broker.bootstrap_servers)),
@@ -127,7 +126,7 @@ def test_valid_rides_are_in_windows_or_dropped_late_and_rejects_reach_both_sinks
         "--dead-letter", "kafka+delta", "--dead-letter-path", str(dead_letter),
         "--dead-letter-topic", "accounting_dead_letter", "--metrics-file", str(metrics),
     ]  # fmt: skip
-    assert job.main(spark, settings_from_args(job.parse_args(flags))) == 0
+    assert run_job(spark, flags) == 0
 
     # The Delta table holds the kept rides' windows, each once, with their final counts.
     rows = spark.read.format("delta").load(str(table)).collect()

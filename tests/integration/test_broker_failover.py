@@ -26,17 +26,20 @@ import pytest
 from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from ridestream.config import Settings, settings_from_args
+from ridestream import runner
+from ridestream.config import Settings
+from ridestream.errors import EXIT_STOPPED
 from ridestream.kafka.datagen import RideGenerator, run_datagen
 from ridestream.kafka.producer import DeliveryReport, make_producer, send
 from ridestream.local import EmbeddedKafkaCluster
 from tests.integration.helpers import expected_tumbling_windows
 from tests.integration.jobs import (
+    JOB,
     WATERMARK,
     assert_windows_equal,
     delta_windows,
     job_flags,
-    load_job,
+    job_settings,
     write_profile,
 )
 
@@ -90,7 +93,7 @@ class Timeline:
 
 @dataclass
 class JobRun:
-    """ride_windows' ``main`` in a thread, once; stopped through its stop event."""
+    """ride_windows on the runner in a thread, once; stopped through its stop event."""
 
     spark: object
     settings: Settings
@@ -98,11 +101,9 @@ class JobRun:
     outcome: dict = field(default_factory=dict)
 
     def start(self) -> None:
-        job = load_job()
-
         def run() -> None:
             try:
-                self.outcome["code"] = job.main(self.spark, self.settings, self.stop)
+                self.outcome["code"] = runner.execute(self.spark, JOB, self.settings, self.stop)
             except BaseException as error:  # noqa: BLE001 - asserted on by the test
                 self.outcome["error"] = error
 
@@ -224,9 +225,8 @@ def test_a_killed_broker_loses_no_ride_and_the_job_carries_on(spark, kafka_clust
     admin.create_topics([new_topic])[TOPIC].result()
 
     metrics = tmp_path / "metrics.jsonl"
-    settings = settings_from_args(
-        load_job().parse_args(
-            [
+    settings = job_settings(
+        [
                 "--profile", str(write_profile(tmp_path, bootstrap)),
                 *job_flags(TOPIC, tmp_path),
                 "--window", "1 minute",
@@ -235,10 +235,9 @@ def test_a_killed_broker_loses_no_ride_and_the_job_carries_on(spark, kafka_clust
                 "--sink", "delta", "--delta-path", str(tmp_path / "windows"),
                 "--dead-letter", "none",
                 "--metrics-file", str(metrics),
-            ]
-        )
+        ]
     )  # fmt: skip
-    assert settings.window.watermark == "5 minutes"  # WATERMARK, from job_flags
+    assert settings.job.window.watermark == "5 minutes"  # WATERMARK, from job_flags
     # The guarantees under test come from the project's client settings, not from this test.
     assert settings.producer["acks"] == "all" and settings.producer["enable.idempotence"] is True
 
@@ -338,7 +337,7 @@ def test_a_killed_broker_loses_no_ride_and_the_job_carries_on(spark, kafka_clust
     timeline.write(tmp_path / "timeline.txt")
     assert not job.thread.is_alive(), "the job did not stop"
     assert "error" not in job.outcome, f"the job failed: {job.outcome['error']!r}"
-    assert job.outcome["code"] == 0
+    assert job.outcome["code"] == EXIT_STOPPED
     assert victim not in kafka_cluster.running()
 
     # One run of the query, every record read exactly once, none behind the watermark.

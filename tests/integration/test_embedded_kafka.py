@@ -39,8 +39,8 @@ def test_a_missing_output_topic_is_refused_only_where_topics_are_not_auto_create
     kafka_broker, tmp_path
 ):
     """Also: stop ends the broker process (one broker start for both)."""
-    from ridestream.config import KafkaSettings
     from ridestream.kafka.admin import KafkaUnavailable, check_topics
+    from ridestream.kafka.settings import KafkaSettings
     from ridestream.local import free_port
 
     # The session broker creates topics on first write: a missing output topic is fine.

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from ridestream.config import settings_from_args
+from ridestream.errors import EXIT_STOPPED
 from tests.integration.helpers import consume_all, expected_tumbling_windows
 from tests.integration.jobs import (
     MALFORMED,
@@ -19,7 +19,7 @@ from tests.integration.jobs import (
     assert_windows_equal,
     job_flags,
     kafka_window,
-    load_job,
+    run_job,
     write_profile,
 )
 
@@ -49,7 +49,6 @@ def test_a_stopped_job_reports_progress_and_resumes_from_its_checkpoint(
     spark, kafka_broker, rides_topic, tmp_path, capsys
 ):
     topic, rides = rides_topic
-    job = load_job()
     metrics = tmp_path / "metrics.jsonl"
     flags = [
         "--profile", str(write_profile(tmp_path, kafka_broker.bootstrap_servers)),
@@ -60,10 +59,8 @@ def test_a_stopped_job_reports_progress_and_resumes_from_its_checkpoint(
 
     # First run: a processing-time trigger with room between batches (20 rows each, so about
     # 20 batches in all), stopped (as by Ctrl-C) after two of them.
-    first = settings_from_args(
-        job.parse_args([*flags, "--trigger", "2 seconds", "--max-offsets-per-trigger", "20"])
-    )
-    assert job.main(spark, first, stop_after(metrics, "ride_windows", 2)) == 0
+    first = [*flags, "--trigger", "2 seconds", "--max-offsets-per-trigger", "20"]
+    assert run_job(spark, first, stop_after(metrics, "ride_windows", 2)) == EXIT_STOPPED
     stopped = capsys.readouterr().err
     assert "ride_windows: stopped after" in stopped
     assert "run again to resume from the checkpoint" in stopped
@@ -72,8 +69,7 @@ def test_a_stopped_job_reports_progress_and_resumes_from_its_checkpoint(
     assert 0 < read_before_stop < len(rides) + len(MALFORMED)
 
     # Second run: the same checkpoint, to the end of the topic.
-    second = settings_from_args(job.parse_args([*flags, "--trigger", "available-now"]))
-    assert job.main(spark, second) == 0
+    assert run_job(spark, [*flags, "--trigger", "available-now"]) == 0
     finished = capsys.readouterr().err
     assert "ride_windows: finished after" in finished
 
@@ -114,7 +110,6 @@ def test_two_stages_run_together_stop_and_resume_with_every_record_parsed_once(
 ):
     topic, rides = rides_topic
     records = len(rides) + len(MALFORMED)
-    job = load_job()
     metrics = tmp_path / "metrics.jsonl"
     flags = [
         "--profile", str(write_profile(tmp_path, kafka_broker.bootstrap_servers)),
@@ -126,18 +121,15 @@ def test_two_stages_run_together_stop_and_resume_with_every_record_parsed_once(
     # First run: with an interval trigger both stages run at once; stopped (as by Ctrl-C) after
     # two parse batches of 40 records, ten batches before the end of the topic (the windows query
     # may or may not have read the table by then: that depends on the machine).
-    first = settings_from_args(
-        job.parse_args([*flags, "--trigger", "2 seconds", "--max-offsets-per-trigger", "40"])
-    )
-    assert job.main(spark, first, stop_after(metrics, "ride_windows_parse", 2)) == 0
+    first = [*flags, "--trigger", "2 seconds", "--max-offsets-per-trigger", "40"]
+    assert run_job(spark, first, stop_after(metrics, "ride_windows_parse", 2)) == EXIT_STOPPED
     stopped = capsys.readouterr().err
     assert "ride_windows_parse #" in stopped and "ride_windows: stopped after" in stopped
     parsed_before_stop = sum(p["numInputRows"] for p in batches_in(metrics, "ride_windows_parse"))
     assert 0 < parsed_before_stop < records
 
     # Second run: the same checkpoints, to the end of the topic (the stages one after the other).
-    second = settings_from_args(job.parse_args([*flags, "--trigger", "available-now"]))
-    assert job.main(spark, second) == 0
+    assert run_job(spark, [*flags, "--trigger", "available-now"]) == 0
     assert "ride_windows: finished after" in capsys.readouterr().err
 
     # Every record parsed once and stored once, and read once by the windows query.

@@ -21,8 +21,9 @@ from tests.integration.jobs import (
     assert_windows_equal,
     delta_windows,
     job_flags,
+    job_settings,
     kafka_window,
-    load_job,
+    run_job,
     spark_submit,
     write_profile,
 )
@@ -65,25 +66,20 @@ def test_main_writes_keyed_windows_and_dead_letters_to_kafka(
     spark, kafka_broker, rides_topic, tmp_path
 ):
     topic, rides = rides_topic
-    job = load_job()
-    args = job.parse_args(
-        [
-            "--profile",
-            str(write_profile(tmp_path, kafka_broker.bootstrap_servers)),
-            *job_flags(topic, tmp_path),
-            "--sink",
-            "kafka",
-            "--output-topic",
-            "windows_out",
-            "--dead-letter",
-            "kafka",
-            "--dead-letter-topic",
-            "rejects_out",
-        ]
-    )
-    from ridestream.config import settings_from_args
-
-    assert job.main(spark, settings_from_args(args)) == 0
+    flags = [
+        "--profile",
+        str(write_profile(tmp_path, kafka_broker.bootstrap_servers)),
+        *job_flags(topic, tmp_path),
+        "--sink",
+        "kafka",
+        "--output-topic",
+        "windows_out",
+        "--dead-letter",
+        "kafka",
+        "--dead-letter-topic",
+        "rejects_out",
+    ]
+    assert run_job(spark, flags) == 0
 
     expected = expected_tumbling_windows(rides, WINDOW, WATERMARK)
     messages = consume_all(kafka_broker.bootstrap_servers, "windows_out", len(expected))
@@ -173,11 +169,12 @@ def test_a_checkpoint_of_another_query_shape_is_refused_with_the_fix(
 def test_two_stages_parse_each_record_once_and_write_the_same_windows_and_rejects(
     spark, kafka_broker, rides_topic, tmp_path
 ):
-    from ridestream.config import ConfigError, settings_from_args
-    from ridestream.progress import balance_from_metrics
+    from ridestream import runner
+    from ridestream.accounting import balance_from_metrics
+    from ridestream.errors import ConfigError
+    from ridestream.jobs.ride_windows import JOB
 
     topic, rides = rides_topic
-    job = load_job()
     profile = str(write_profile(tmp_path, kafka_broker.bootstrap_servers))
     parsed_path = tmp_path / "parsed"
     flags = [
@@ -186,9 +183,9 @@ def test_two_stages_parse_each_record_once_and_write_the_same_windows_and_reject
         str(tmp_path / "windows"), "--dead-letter", "delta", "--dead-letter-path",
         str(tmp_path / "rejects"), "--metrics-file", str(tmp_path / "metrics.jsonl"),
     ]  # fmt: skip
-    settings = settings_from_args(job.parse_args(flags))
-    job.preflight(settings)
-    assert job.main(spark, settings) == 0
+    settings = job_settings(flags)
+    runner.preflight(JOB, settings)
+    assert runner.execute(spark, JOB, settings) == 0
 
     # The windows: the same as one stage's, computed independently.
     actual, written = delta_windows(spark, tmp_path / "windows")
@@ -223,11 +220,9 @@ def test_two_stages_parse_each_record_once_and_write_the_same_windows_and_reject
 
     # Another query (another checkpoint) appending to the same parsed table would count every
     # ride twice: refused before anything starts, with the fix.
-    other = settings_from_args(
-        job.parse_args([*flags, "--checkpoint-dir", str(tmp_path / "other-checkpoints")])
-    )
+    other = job_settings([*flags, "--checkpoint-dir", str(tmp_path / "other-checkpoints")])
     with pytest.raises(
         ConfigError, match="is written by the query of checkpoint .*choose another --parsed-path"
     ):
-        job.main(spark, other)
+        runner.execute(spark, JOB, other)
     assert spark.read.format("delta").load(str(parsed_path)).count() == len(parsed)

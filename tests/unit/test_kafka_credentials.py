@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import pytest
 
-from ridestream.config import ConfigError, KafkaSettings, build_settings, load_profile, quote_jaas
+from ridestream.config import build_settings, load_profile
+from ridestream.errors import ConfigError
+from ridestream.kafka.settings import KafkaSettings, quote_jaas
 from ridestream.local import EmbeddedKafka, SaslSslListener
 from ridestream.tls import BrokerTls
 

@@ -4,17 +4,16 @@ Except for a ride behind the watermark whose pane has closed: the one documented
 (``count_rides_by_pane``), pinned down by its own test.
 
 Each test runs the job's transform twice under the StreamDriver, plain (no output mode given) and
-by panes (append), pushes the same batches into both, and compares each push's output with the
-windows computed here in plain Python from the rides pushed: a ride is in every window whose
-[start, end) holds its pickup, windows start at multiples of the slide (from the epoch), a ride
-is dropped from a window whose end is at or before the watermark its micro-batch ran with, and a
-window is emitted once the watermark reaches its end.
+by panes (``window.panes``, append), pushes the same batches into both, and compares each push's
+output with the windows computed here in plain Python from the rides pushed: a ride is in every
+window whose [start, end) holds its pickup, windows start at multiples of the slide (from the
+epoch), a ride is dropped from a window whose end is at or before the watermark its micro-batch
+ran with, and a window is emitted once the watermark reaches its end.
 """
 
 from __future__ import annotations
 
 import dataclasses
-
 from collections import defaultdict
 from datetime import datetime, timedelta
 
@@ -110,8 +109,9 @@ def expected_for(spec: WindowSettings) -> ExpectedWindows:
 
 
 def drivers(spark, spec: WindowSettings) -> tuple[StreamDriver, StreamDriver]:
+    by_panes = dataclasses.replace(spec, panes=True)
     plain = StreamDriver(spark, lambda rides: ride_windows(rides, spec))
-    panes = StreamDriver(spark, lambda rides: ride_windows(rides, spec, "append"))
+    panes = StreamDriver(spark, lambda rides: ride_windows(rides, by_panes, "append"))
     return plain, panes
 
 

@@ -3,8 +3,9 @@ from datetime import datetime
 
 from chispa import assert_df_equality
 
-from ridestream.parsing import parse_rides, rejected_records, valid_rides, with_event_time
+from ridestream.parsing import parse_rides, rejected_records, valid_rides
 from ridestream.schemas import ride_schema
+from ridestream.windows import with_event_time
 from tests.builders import KAFKA_SCHEMA, kafka_rows, ride, ride_json
 from tests.corpus import (
     as_rows,

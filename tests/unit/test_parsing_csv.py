@@ -5,8 +5,9 @@ from datetime import datetime
 import pytest
 from chispa import assert_df_equality
 
-from ridestream.parsing import parse_rides, rejected_records, valid_rides, with_event_time
+from ridestream.parsing import parse_rides, rejected_records, valid_rides
 from ridestream.schemas import ride_schema
+from ridestream.windows import with_event_time
 from tests.builders import KAFKA_SCHEMA, kafka_rows, ride, ride_csv, ride_json
 from tests.corpus import (
     MALFORMED,

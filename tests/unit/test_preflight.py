@@ -1,6 +1,6 @@
 import pytest
 
-from ridestream.config import ConfigError
+from ridestream.errors import ConfigError
 from ridestream.preflight import FINGERPRINT_FILE, check_checkpoint, check_writable
 
 SHAPE = {"window": "tumbling 5 minutes", "group_by": ["PULocationID"], "watermark": "10 minutes"}
@@ -42,15 +42,25 @@ def test_another_window_over_the_same_checkpoint_is_refused_with_what_changed(tm
 
 
 def test_switching_a_checkpoint_between_one_and_two_stages_is_refused(monkeypatch, tmp_path):
-    from ridestream.config import build_settings, load_profile
-    from ridestream.runtime import load_job
+    from ridestream import runner
+    from ridestream.jobs.ride_windows import JOB
 
     monkeypatch.setenv("RIDESTREAM_HOME", str(tmp_path))
-    job = load_job("ride_windows")
-    one = build_settings("local", load_profile("local"))
-    two = build_settings("local", load_profile("local"), {"query.stages": "two"})
-    job.preflight(one)
+    runner.preflight(JOB, runner.settings_for(JOB, ["--profile", "local"]))
+    two = runner.settings_for(JOB, ["--profile", "local", "--stages", "two"])
     # The windows query of two stages reads the parsed table, not the topic: not its checkpoint.
     with pytest.raises(ConfigError, match=r"parsed_table None -> '.*rides_parsed'"):
-        job.preflight(two)
+        runner.preflight(JOB, two)
     assert not (tmp_path / "checkpoints/local/ride_windows_parse").exists()
+
+
+def test_an_unwritable_metrics_file_is_refused_before_anything_starts(monkeypatch, tmp_path):
+    from ridestream import runner
+    from ridestream.jobs.ride_windows import JOB
+
+    monkeypatch.setenv("RIDESTREAM_HOME", str(tmp_path))
+    blocker = tmp_path / "a-file"
+    blocker.write_text("a file where a directory should be")
+    settings = runner.settings_for(JOB, ["--metrics-file", str(blocker / "metrics.jsonl")])
+    with pytest.raises(ConfigError, match=r"metrics file .*choose a writable --metrics-file"):
+        runner.preflight(JOB, settings)

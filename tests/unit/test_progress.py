@@ -1,6 +1,6 @@
 import json
 
-from ridestream.progress import balance_from_metrics, windows_per_ride
+from ridestream.accounting import balance_from_metrics, windows_per_ride
 
 
 def line(batch_id, read, valid, rejected, name="ride_windows", dropped=0):
@@ -80,3 +80,19 @@ def test_the_summary_names_late_drops_only_for_a_query_with_state():
     reporter.onQueryProgress(progress("windows", [SimpleNamespace(numRowsDroppedByWatermark=2)]))
     assert reporter.summary("parse") == "1 batch, 10 rows read"
     assert reporter.summary("windows") == "1 batch, 10 rows read, 2 dropped late"
+
+
+def test_the_progress_line_shows_no_watermark_before_one_exists():
+    from types import SimpleNamespace
+
+    from ridestream.progress import format_progress
+
+    def batch(watermark):
+        return SimpleNamespace(
+            name="windows", id="w", batchId=0, numInputRows=10, inputRowsPerSecond=0.0,
+            processedRowsPerSecond=0.0, batchDuration=10, sources=[], stateOperators=[],
+            eventTime={"watermark": watermark}, observedMetrics={},
+        )  # fmt: skip
+
+    assert "watermark" not in format_progress(batch("1970-01-01T00:00:00.000Z"))
+    assert "watermark 2024-05-01 08:35:00" in format_progress(batch("2024-05-01T08:35:00.000Z"))

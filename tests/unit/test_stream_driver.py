@@ -9,8 +9,8 @@ from chispa import DataFramesNotEqualError
 from pyspark.sql import Row
 from pyspark.sql import types as T
 
-from ridestream.config import WindowSettings
-from ridestream.parsing import parse_rides, rejected_records, valid_rides
+from ridestream.config import SinkSettings, WindowSettings
+from ridestream.jobs.ride_windows import RideWindowsOptions, build_outputs
 from ridestream.schemas import ride_schema
 from ridestream.testing import StreamDriver
 from ridestream.windows import ride_windows
@@ -65,29 +65,26 @@ def test_a_wrong_expectation_fails_with_a_row_diff(spark):
         assert "ride_count=1" in str(failure.value) and "ride_count=2" in str(failure.value)
 
 
-def test_the_job_path_from_raw_kafka_records_windows_good_rides_and_rejects_bad_ones(spark):
+def test_the_jobs_own_builder_windows_good_rides_and_rejects_bad_ones_from_raw_records(spark):
     kafka_schema = T._parse_datatype_string(KAFKA_SCHEMA)
-    schema = ride_schema()
-
-    def job_windows(records):
-        return (
-            records.transform(parse_rides, schema)
-            .transform(valid_rides, schema)
-            .transform(ride_windows, SPEC)
-        )
-
-    def job_rejects(records):
-        return records.transform(parse_rides, schema).transform(rejected_records)
-
+    options = RideWindowsOptions(window=SPEC, sink=SinkSettings(output_mode="update"))
     values = [
         ride_json(ride("2024-01-01 10:01:00")),
         b"{not json",
         ride_json(ride("2024-01-01 10:02:00")),
     ]
-    with StreamDriver(spark, job_windows, kafka_schema, "update", event_time="timestamp") as driver:
+    windows = StreamDriver(
+        spark, lambda records: build_outputs(records, options)[0], kafka_schema, "update",
+        event_time="timestamp",
+    )  # fmt: skip
+    with windows as driver:
         step = driver.push(kafka_rows(values))
         assert [(row.PULocationID, row.ride_count) for row in step.emitted] == [(132, 2)]
-    with StreamDriver(spark, job_rejects, kafka_schema, event_time="timestamp") as driver:
+    rejects = StreamDriver(
+        spark, lambda records: build_outputs(records, options)[1], kafka_schema,
+        event_time="timestamp",
+    )  # fmt: skip
+    with rejects as driver:
         step = driver.push(kafka_rows(values))
         assert [(row.offset, row.reason, row.value) for row in step.emitted] == [
             (1, "not_json", b"{not json")

@@ -5,9 +5,8 @@ from datetime import datetime
 from chispa import assert_df_equality
 
 from ridestream.config import WindowSettings
-from ridestream.parsing import with_event_time
 from ridestream.schemas import ride_schema, ride_window_schema
-from ridestream.windows import count_rides
+from ridestream.windows import count_rides, with_event_time
 from tests.builders import ride
 
 
