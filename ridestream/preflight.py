@@ -50,12 +50,16 @@ def check_writable_file(path: Path, what: str, flag: str) -> None:
         ) from None
 
 
-def check_checkpoint(directory: Path | str, query: str, shape: Mapping[str, Any]) -> None:
+def check_checkpoint(
+    directory: Path | str, query: str, shape: Mapping[str, Any], record: bool = True
+) -> None:
     """Refuse a checkpoint written by a query of another shape; record the shape on first use.
 
     Spark detects some changes itself (state schema) but silently accepts others, such as a new
     window size over old state. ``shape`` holds what decides the query's state: windows, keys,
-    watermark, source topic, shuffle partitions.
+    watermark, source topic, shuffle partitions. With ``record`` False a new checkpoint is left
+    as it is (a check before the job is known to start: a run that fails before its queries
+    start must not claim the checkpoint for its shape).
     """
     text = str(directory)
     if "://" in text and not text.startswith("file://"):
@@ -82,8 +86,8 @@ def check_checkpoint(directory: Path | str, query: str, shape: Mapping[str, Any]
                 "use a new --checkpoint-dir, or delete the old one to start over"
             )
         return
-    if location.exists() and any(location.iterdir()):
-        return  # a checkpoint from before fingerprints: Spark's own checks apply
+    if not record or (location.exists() and any(location.iterdir())):
+        return  # not yet, or a checkpoint from before fingerprints: Spark's own checks apply
     location.mkdir(parents=True, exist_ok=True)
     staging = recorded.with_suffix(".tmp")
     staging.write_text(json.dumps(wanted, indent=2, default=str) + "\n")

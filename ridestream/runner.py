@@ -145,15 +145,19 @@ def settings_for(job: Job, argv: list[str] | None = None) -> Settings:
     return build_settings(args.profile, load_profile(args.profile), overrides, job=job)
 
 
-def preflight(job: Job, settings: Settings) -> None:
-    """Check what can be checked before any broker or JVM starts: paths and checkpoints."""
+def preflight(job: Job, settings: Settings, claim: bool = True) -> None:
+    """Check what can be checked before any broker or JVM starts: paths and checkpoints.
+
+    With ``claim``, a new checkpoint records its query's shape (:func:`check_checkpoint`); the
+    runner checks without claiming first, and claims once Kafka has answered.
+    """
     check_writable(settings.query.checkpoint_dir, "checkpoints", "--checkpoint-dir")
     for output in job.outputs(settings):
         check_writable(output.path, output.what, output.flag)
     if settings.query.metrics_file is not None:
         check_writable_file(settings.query.metrics_file, "metrics file", "--metrics-file")
     for query, shape in job.query_shapes(settings).items():
-        check_checkpoint(settings.query.checkpoint_dir, query, shape)
+        check_checkpoint(settings.query.checkpoint_dir, query, shape, record=claim)
 
 
 def run(job: Job, argv: list[str] | None = None) -> int:
@@ -165,12 +169,13 @@ def run(job: Job, argv: list[str] | None = None) -> int:
     # a backfill); from then on it lets the current batch finish.
     interrupt_on_signals()
     settings = settings_for(job, argv)
-    preflight(job, settings)
+    preflight(job, settings, claim=False)
     with EmbeddedStack(settings, job.feeds(settings)) as stack:
         # Fail in seconds, with a message that names the fix, before Spark's session starts.
         check_topics(
             settings.kafka, job.input_topics(settings), outputs=job.output_topics(settings)
         )
+        preflight(job, settings)
         spark = build_session(settings.spark, app_name=job.name)
         stop = stop_on_signals(job.name, on_exit_now=stack.down)
         return execute(spark, job, settings, stop)

@@ -42,10 +42,10 @@ def session_conf(settings: SparkSettings) -> dict[str, str]:
         "spark.sql.json.enablePartialResults": "true",
         # Delta rebuilds a table's snapshot (its live files and transaction ids) after every
         # commit, which a streaming sink makes every micro-batch. It does so in 50 tasks by
-        # default, each generating the code of the same large deserializer: ~8 s of CPU per
-        # micro-batch on 2 cores for a table of a few files (measured: batches of 60 rides to
-        # two Delta sinks took 10-19 s, 2-3 s with this). The job's tables (windows, rejects)
-        # are small; a profile can raise it for a table of millions of files ([spark.conf]).
+        # default, each generating the code of the same large deserializer: seconds of CPU per
+        # micro-batch on a few cores for a table of a few files (bench/README.md, "Delta sinks:
+        # 10-19 s per micro-batch"). The job's tables (windows, rejects) are small; a profile can
+        # raise it for a table of millions of files ([spark.conf]).
         "spark.databricks.delta.snapshotPartitions": str(settings.shuffle_partitions),
     }
     conf.update(settings.conf)
