@@ -102,7 +102,8 @@ def _check(
     """Return Avro's verdict on ``reader`` reading ``writer`` as Confluent-style messages."""
     try:
         result = ReaderWriterCompatibilityChecker().get_compatibility(reader, writer)
-    except Exception as error:  # noqa: BLE001 - report, as Confluent does, rather than fail the request
+    # Reported, as Confluent does, rather than failing the request.
+    except Exception as error:  # noqa: BLE001
         return [f"Unexpected exception during compatibility check: {error}"]
     if result.compatibility is not SchemaCompatibilityType.incompatible:
         return []

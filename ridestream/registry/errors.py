@@ -25,7 +25,7 @@ STORE_ERROR = 50001
 
 
 class RegistryError(RuntimeError):
-    """The registry cannot start or run (port taken, Kafka unreachable); the message says what to do."""
+    """The registry cannot start (port taken, Kafka unreachable); the message says what to do."""
 
 
 class ApiError(Exception):

@@ -98,7 +98,7 @@ class EmbeddedRegistry:
         ]
 
     def start(self, timeout: float = 60.0) -> None:
-        """Start the registry and wait until it answers; raise :class:`RegistryError` if it can't."""
+        """Start the registry and wait until it answers; raise :class:`RegistryError` if not."""
         if self.is_running():
             self.wait_ready(timeout)
             return
@@ -143,7 +143,8 @@ class EmbeddedRegistry:
                 pass
             time.sleep(0.1)
         raise RegistryError(
-            f"the registry did not answer on {self.url} within {timeout:.0f} s (see {self.log_file})"
+            f"the registry did not answer on {self.url} within {timeout:.0f} s "
+            f"(see {self.log_file})"
         )
 
     def _exit_message(self, code: int) -> str:

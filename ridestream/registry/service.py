@@ -50,7 +50,7 @@ MAX_VERSION = 2**31 - 1
 
 
 class RecordLog(Protocol):
-    """Where changes go before they are applied: :class:`ridestream.registry.kafka_log.SchemaLog`."""
+    """Where changes go before they are applied (:class:`~ridestream.registry.kafka_log.SchemaLog`)."""
 
     def append(self, records: Sequence[Record]) -> None:
         """Write ``records`` durably, in order; raise ``StoreError`` otherwise."""
@@ -155,7 +155,7 @@ class SchemaRegistry:
     # -- subjects and versions -------------------------------------------------------------------
 
     def subjects(self, prefix: str, deleted: bool, deleted_only: bool) -> list[str]:
-        """``GET /subjects``: subjects with a live version (``deleted``: any; ``deleted_only``: none live)."""
+        """``GET /subjects``: those with a live version (``deleted``: any; ``deleted_only``: none)."""
         with self._lock:
             names = []
             for subject in sorted(self._state.subjects):
@@ -200,7 +200,7 @@ class SchemaRegistry:
         raise errors.version_not_found("latest" if number == LATEST else number)
 
     def delete_subject(self, subject: str, permanent: bool) -> list[int]:
-        """``DELETE /subjects/{subject}``: soft-delete its live versions, or purge soft-deleted ones."""
+        """``DELETE /subjects/{subject}``: soft-delete its versions, or purge soft-deleted ones."""
         with self._lock:
             every = self._state.versions(subject, deleted=True)
             if not every:
@@ -230,7 +230,7 @@ class SchemaRegistry:
             return [v.version for v in every]
 
     def delete_version(self, subject: str, version: str, permanent: bool) -> int:
-        """``DELETE /subjects/{subject}/versions/{version}``: soft, then (``permanent``) for good."""
+        """``DELETE /subjects/{subject}/versions/{version}``: soft, then ``permanent``."""
         number = parse_version(version)
         with self._lock:
             target = self._find_version(subject, number, deleted=number != LATEST or permanent)

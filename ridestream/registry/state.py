@@ -36,7 +36,7 @@ class Record:
     value: dict[str, Any] | None
 
     def key_bytes(self) -> bytes:
-        """Return the key as stored: compact JSON, keys in Confluent's order (compaction compares bytes)."""
+        """Return the key as stored: compact JSON in Confluent's key order (compaction compares bytes)."""
         return _json(self.key)
 
     def value_bytes(self) -> bytes | None:
