@@ -20,6 +20,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import ridestream
 from ridestream.local import pid_alive, port_is_free
 from ridestream.registry.errors import PROG, RegistryError
 from ridestream.registry.kafka_log import DEFAULT_TOPIC
@@ -112,6 +113,7 @@ class EmbeddedRegistry:
             # A session of its own: Ctrl-C in the terminal must not stop it; stop() does.
             self._process = subprocess.Popen(
                 self.command(),
+                env=_child_environment(),
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
@@ -135,17 +137,21 @@ class EmbeddedRegistry:
             if self._process is not None and self._process.poll() is not None:
                 self.pid_file.unlink(missing_ok=True)
                 raise RegistryError(self._exit_message(self._process.returncode))
-            try:
-                with urllib.request.urlopen(f"{self.url}/config", timeout=2) as response:
-                    if response.status == 200:
-                        return
-            except (urllib.error.URLError, OSError):
-                pass
+            if self.is_ready():
+                return
             time.sleep(0.1)
         raise RegistryError(
             f"the registry did not answer on {self.url} within {timeout:.0f} s "
             f"(see {self.log_file})"
         )
+
+    def is_ready(self, timeout: float = 2.0) -> bool:
+        """Return True when the registry answers ``GET /config`` (it has read its whole topic)."""
+        try:
+            with _LOOPBACK.open(f"{self.url}/config", timeout=timeout) as response:
+                return response.status == 200
+        except (urllib.error.URLError, OSError):
+            return False
 
     def _exit_message(self, code: int) -> str:
         """Return the registry's own one-line error, or say where its log is."""
@@ -181,3 +187,14 @@ class EmbeddedRegistry:
         if self._process is not None and self._process.pid == pid:
             return self._process.poll() is None
         return pid_alive(pid)
+
+
+# Straight to 127.0.0.1: an http_proxy in the environment must not catch the readiness probe.
+_LOOPBACK = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def _child_environment() -> dict[str, str]:
+    """Return this environment, with ridestream importable in the child even if not installed."""
+    package_root = str(Path(ridestream.__file__).resolve().parents[1])
+    path = os.environ.get("PYTHONPATH")
+    return {**os.environ, "PYTHONPATH": package_root if not path else f"{package_root}:{path}"}

@@ -45,7 +45,7 @@ class Record:
 
     @classmethod
     def from_bytes(cls, key: bytes | None, value: bytes | None) -> Record | None:
-        """Return the record read from Kafka, or None when its key is not JSON."""
+        """Return the record read from Kafka, or None when it is not JSON objects (skip it)."""
         try:
             parsed_key = json.loads(key or b"")
             parsed_value = None if value is None else json.loads(value)
@@ -53,7 +53,9 @@ class Record:
             return None
         if not isinstance(parsed_key, dict):
             return None
-        return cls(parsed_key, parsed_value if isinstance(parsed_value, dict) else None)
+        if parsed_value is not None and not isinstance(parsed_value, dict):
+            return None
+        return cls(parsed_key, parsed_value)
 
 
 def _json(document: dict[str, Any]) -> bytes:
@@ -159,10 +161,15 @@ class RegistryState:
             if not versions:
                 self.subjects.pop(subject, None)
             return
-        schema_id = int(value["id"])
+        try:
+            schema_id, text = int(value["id"]), str(value["schema"])
+        except (KeyError, TypeError, ValueError):
+            log.warning(
+                "skipping subject %r version %d: no id or schema in %r", subject, version, value
+            )
+            return
         # Canonical on read too, so a topic written by another registry (Confluent's keeps
         # Java's rendering) still matches re-registrations of the same schema.
-        text = str(value["schema"])
         try:
             text = canonical_schema(text)[0]
         except ValueError:
