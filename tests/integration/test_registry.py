@@ -50,6 +50,11 @@ AMOUNT_AS_STRING = {
     "name": "Fare",
     "fields": [{"name": "amount", "type": "string"}],
 }
+ONLY_TIP = {
+    "type": "record",
+    "name": "Fare",
+    "fields": [{"name": "tip", "type": "double", "default": 0.0}],
+}
 OTHER = {"type": "record", "name": "Zone", "fields": [{"name": "id", "type": "int"}]}
 
 RIDE = {
@@ -181,15 +186,38 @@ def test_compatibility_none_on_one_subject_allows_anything_there_only(client, su
     assert (error.http_status_code, error.error_code) == (422, 42203)
 
 
-def test_forward_judges_the_old_schema_reading_the_new(client, subject):
-    client.register_schema(subject, avro(WITH_DEFAULT))
+def test_forward_judges_whether_the_old_schema_reads_the_new(client, subject):
     client.set_compatibility(subject, "FORWARD")
-    # Dropping a field that has a default: old readers fill it in, so FORWARD allows it...
     client.register_schema(subject, avro(V1))
-    # ...and adding one without a default is forward compatible too (old readers ignore it).
+    # An added field without a default: readers of the old schema skip it.
     assert client.test_compatibility(subject, avro(WITHOUT_DEFAULT)) is True
+    # 'amount' dropped: readers of the old schema need it (no default). BACKWARD would allow it.
+    error = registry_error(lambda: client.register_schema(subject, avro(ONLY_TIP)))
+    assert (error.http_status_code, error.error_code) == (409, 409)
+    assert (
+        "The field 'amount' at path '/fields/0' in the old schema has no default value and is "
+        "missing in the new schema" in error.error_message
+    )
+    client.set_compatibility(subject, "BACKWARD")
+    assert client.test_compatibility(subject, avro(ONLY_TIP)) is True
     client.set_compatibility(subject, "FULL")
     assert client.test_compatibility(subject, avro(WITHOUT_DEFAULT)) is False
+    assert client.test_compatibility(subject, avro(ONLY_TIP)) is False
+
+
+def test_transitive_levels_judge_every_live_version(client, subject):
+    client.set_compatibility(subject, "NONE")
+    client.register_schema(subject, avro(AMOUNT_AS_STRING))
+    client.register_schema(subject, avro(V1))  # amount: string -> double, allowed under NONE
+    client.set_compatibility(subject, "BACKWARD")
+    # Readable from version 2 (the latest), not from version 1.
+    assert client.test_compatibility_all_versions(subject, avro(WITH_DEFAULT)) is True
+    client.set_compatibility(subject, "BACKWARD_TRANSITIVE")
+    assert client.test_compatibility_all_versions(subject, avro(WITH_DEFAULT)) is False
+    error = registry_error(lambda: client.register_schema(subject, avro(WITH_DEFAULT)))
+    assert (error.http_status_code, error.error_code) == (409, 409)
+    assert "TYPE_MISMATCH" in error.error_message
+    assert "{oldSchemaVersion: 1}" in error.error_message
 
 
 def test_test_compatibility_answers_without_registering(client, subject):
@@ -325,6 +353,7 @@ def test_ids_versions_and_levels_survive_a_restart_on_the_same_topic(kafka_broke
     pid = first.pid()
     first.stop()
     assert pid is not None and not first.is_running() and not first.pid_file.exists()
+    assert "ridestream registry stopped" in first.tail_log(3)  # SIGTERM, not SIGKILL
 
     second = EmbeddedRegistry(
         tmp_path / "second", free_port(), kafka_broker.bootstrap_servers, topic=topic
