@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import re
+import signal
 import time
 import urllib.request
 from datetime import datetime
@@ -106,10 +109,13 @@ def test_trip_lines_go_file_to_topic_to_file_and_an_unterminated_last_line_waits
     finally:
         worker.stop()
 
-    assert not worker.is_running()
+    leftovers = processes_using(worker.data_dir)
+    for leftover in leftovers:  # a failed check must not leave a JVM running
+        os.kill(leftover, signal.SIGKILL)
+    assert leftovers == []
     assert not pid_alive(pid)
+    assert not worker.is_running()
     assert not worker.pid_file.exists()
-    assert processes_using(worker.data_dir) == []
 
 
 @pytest.mark.parametrize(
@@ -143,7 +149,16 @@ def test_a_connector_that_cannot_run_fails_start_with_its_reason_and_leaves_no_w
         rest_port=free_port(),
         connectors=[broken],
     )
-    with pytest.raises(ConnectError, match=reason):
+    try:
         worker.start()
+    except ConnectError as error:
+        assert re.search(reason, str(error)), str(error)
+    else:
+        worker.stop()
+        pytest.fail("the worker started with a connector that cannot run")
+    # start() itself stopped the worker it launched.
+    leftovers = processes_using(worker.data_dir)
+    for leftover in leftovers:
+        os.kill(leftover, signal.SIGKILL)
+    assert leftovers == []
     assert not worker.is_running()
-    assert processes_using(worker.data_dir) == []
