@@ -447,7 +447,9 @@ class EmbeddedConnect:
             "rest.advertised.host.name": "127.0.0.1",
             "rest.advertised.port": str(self.rest_port),
             # Connectors are found through their jars' ServiceLoader manifests (Kafka's own and
-            # current connectors have them) without scanning every class on the classpath.
+            # current connectors have them) without scanning every class on the classpath: a
+            # start takes 8-9 s instead of 17-19 (measured on 2 cores), and the worker itself
+            # advises it. A connector jar without a manifest is then not found.
             "plugin.discovery": "service_load",
         }
         lines.update(self.worker_properties)
