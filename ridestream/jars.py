@@ -151,7 +151,8 @@ def resolve(name: str, *, quiet: bool = False) -> list[Path]:
     Parameters
     ----------
     name
-        ``"spark"`` (connectors for Spark) or ``"kafka"`` (the embedded broker's classpath).
+        ``"spark"`` (connectors for Spark), ``"kafka"`` (the embedded broker's classpath) or
+        ``"connect"`` (the Kafka Connect worker's, see :mod:`ridestream.connect`).
     quiet
         Do not print the one-line progress message on first download.
     """
