@@ -289,17 +289,19 @@ def write_lines(path: Path, lines: Iterable[str]) -> Path:
 
 
 def complete_last_line(path: Path) -> bool:
-    """Append a newline to ``path`` if its last line has none; return True if one was appended.
+    r"""Append a newline to ``path`` if its last line has none; return True if one was appended.
 
     FileStreamSource keeps an unterminated last line back (it may still be being written): this
-    releases it. Call it only on a file nothing else is writing to.
+    releases it. A final ``\r`` counts as unterminated too: the source waits for the next byte to
+    tell ``\r`` from ``\r\n``, and the appended newline makes it ``\r\n``. Call it only on a
+    file nothing else is writing to.
     """
     path = Path(path)
     with path.open("rb+") as file:
         if file.seek(0, os.SEEK_END) == 0:
             return False
         file.seek(-1, os.SEEK_END)
-        if file.read(1) in (b"\n", b"\r"):
+        if file.read(1) == b"\n":
             return False
         file.write(b"\n")
     return True

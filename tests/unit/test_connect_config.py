@@ -173,6 +173,11 @@ def test_complete_last_line_appends_a_missing_newline_once(tmp_path):
     assert complete_last_line(path)
     assert not complete_last_line(path)
     assert path.read_bytes() == b"a,1\nb,2\n"
+    # FileStreamSource waits for the byte after a final '\r' (it could be '\r\n').
+    windows = tmp_path / "windows.csv"
+    windows.write_bytes(b"a,1\r\nb,2\r")
+    assert complete_last_line(windows)
+    assert windows.read_bytes() == b"a,1\r\nb,2\r\n"
     empty = tmp_path / "empty.csv"
     empty.write_bytes(b"")
     assert not complete_last_line(empty)
