@@ -31,6 +31,7 @@ worker resumes a source file where it stopped rather than sending it again.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -612,12 +613,12 @@ class EmbeddedConnect:
         if pid is None and self._process is not None and self._process.poll() is None:
             pid = self._process.pid  # started here, but its PID file is gone
         if pid is not None:
-            os.kill(pid, signal.SIGTERM)
+            _signal(pid, signal.SIGTERM)
             deadline = time.monotonic() + timeout
             while pid_alive(pid) and time.monotonic() < deadline:
                 time.sleep(0.2)
             if pid_alive(pid):
-                os.kill(pid, signal.SIGKILL)
+                _signal(pid, signal.SIGKILL)
                 while pid_alive(pid):
                     time.sleep(0.05)
         if self._process is not None:
@@ -625,6 +626,12 @@ class EmbeddedConnect:
             self._process.wait()
             self._process = None
         self.pid_file.unlink(missing_ok=True)
+
+
+def _signal(pid: int, signum: int) -> None:
+    """Send ``signum`` to ``pid``; a process that has just exited is not an error."""
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signum)
 
 
 _ERROR_LINE = re.compile(r"^\[[^\]]*\] (?:ERROR|FATAL) (.*?)(?: \([\w.$]+\))?$")
