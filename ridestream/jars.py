@@ -66,6 +66,17 @@ BUNDLES = {
             "org.apache.logging.log4j:log4j-slf4j-impl:2.24.3",
         ),
     ),
+    # Kafka Connect's standalone worker and the file connectors (ridestream.connect), in a JVM of
+    # its own like the broker. The same binding as the broker's: connect-runtime 4.1.1 brings
+    # slf4j-api 1.7.36 and no log4j at all, so without it the worker logs nothing.
+    "connect": Bundle(
+        name="connect",
+        coordinates=(
+            f"org.apache.kafka:connect-runtime:{KAFKA_BROKER_VERSION}",
+            f"org.apache.kafka:connect-file:{KAFKA_BROKER_VERSION}",
+            "org.apache.logging.log4j:log4j-slf4j-impl:2.24.3",
+        ),
+    ),
     # Kafka's own command-line tools (ProducerPerformance), for bench/ only.
     "kafka-tools": Bundle(
         name="kafka-tools",
@@ -141,7 +152,8 @@ def resolve(name: str, *, quiet: bool = False) -> list[Path]:
     Parameters
     ----------
     name
-        ``"spark"`` (connectors for Spark) or ``"kafka"`` (the embedded broker's classpath).
+        ``"spark"`` (connectors for Spark), ``"kafka"`` (the embedded broker's classpath) or
+        ``"connect"`` (the Kafka Connect worker's, see :mod:`ridestream.connect`).
     quiet
         Do not print the one-line progress message on first download.
     """
