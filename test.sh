@@ -10,6 +10,7 @@ cd "$RIDESTREAM_ROOT"
 # Download the jars here, with a message, rather than silently inside the first fixture.
 python -m ridestream.jars spark >/dev/null
 python -m ridestream.jars kafka >/dev/null
+python -m ridestream.jars connect >/dev/null
 # The suite starts dozens of short-lived JVMs (spark-submit drivers, brokers), each busy for
 # seconds, mostly cold: C1 alone and the serial collector cost less there than C2 and G1 on 2
 # cores (measured: a fresh JVM's first Delta MERGE 14-16 s -> 11.6 s, the crash test alone

@@ -46,6 +46,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ridestream import jars
+from ridestream.errors import UserError
 from ridestream.local import pid_alive, port_is_free
 from ridestream.paths import CONF_DIR, java_options
 
@@ -84,7 +85,7 @@ _RUNNING = "RUNNING"
 _FAILED = "FAILED"
 
 
-class ConnectError(RuntimeError):
+class ConnectError(UserError, RuntimeError):
     """The Connect worker could not be started, stopped or asked; the message says what to do."""
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from ridestream.errors import UserError
+
 # The registry process prefixes its one-line errors with this; EmbeddedRegistry looks for it.
 PROG = "ridestream-registry"
 
@@ -24,7 +26,7 @@ INVALID_COMPATIBILITY_LEVEL = 42203
 STORE_ERROR = 50001
 
 
-class RegistryError(RuntimeError):
+class RegistryError(UserError, RuntimeError):
     """The registry cannot start (port taken, Kafka unreachable); the message says what to do."""
 
 
