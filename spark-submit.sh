@@ -57,7 +57,7 @@ trap forward INT TERM
 (trap '' INT TERM; exec spark-submit \
   --jars "$jars" \
   --py-files "$pyfiles" \
-  --driver-java-options "-Dlog4j2.configurationFile=$RIDESTREAM_ROOT/conf/log4j2.properties${RIDESTREAM_JAVA_OPTIONS:+ $RIDESTREAM_JAVA_OPTIONS}" \
+  --driver-java-options "-Dlog4j2.configurationFile=$RIDESTREAM_ROOT/conf/log4j2.properties -Dridestream.log.dir=$RIDESTREAM_HOME/logs${RIDESTREAM_JAVA_OPTIONS:+ $RIDESTREAM_JAVA_OPTIONS}" \
   --conf spark.ui.showConsoleProgress=false \
   ${spark_args[@]+"${spark_args[@]}"} \
   "$job" ${job_args[@]+"${job_args[@]}"}) \

@@ -282,21 +282,17 @@ class Runner:
 
     def _two_stages(self, case: Case, topic: str, records: int) -> float:
         parsed_path = str(self.workdir / "parsed" / f"{case.key}-{self.runs}")
-        # The parse query's checkpoint is where the job would put it: the table names its writer.
         checkpoints = self.workdir / "checkpoints" / f"{case.key}-{self.runs}"
-        writers = job_parse_stage(
-            self.spark, self._raw(topic), parsed_path, str(checkpoints / PARSE_QUERY)
-        )
+        writer = job_parse_stage(self.spark, self._raw(topic), parsed_path)
         started = time.monotonic()
         self._await_all(
             case,
             records,
             [
                 writer.trigger(availableNow=True)
-                .option("checkpointLocation", str(checkpoints / name))
-                .queryName(f"bench_{case.key}_{name}")
+                .option("checkpointLocation", str(checkpoints / PARSE_QUERY))
+                .queryName(f"bench_{case.key}_{PARSE_QUERY}")
                 .start()
-                for name, writer in writers.items()
             ],
         )
         windows, rejects = job_read_stage(self.spark, parsed_path, TUMBLING)

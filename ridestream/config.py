@@ -51,6 +51,7 @@ OUTPUT_MODES = ("append", "update")
 STARTING_OFFSETS = ("earliest", "latest")
 # How a ride is written in a Kafka value: a JSON object, or a CSV line in schema order.
 VALUE_FORMATS = ("json", "csv")
+LOG_LEVELS = ("ALL", "DEBUG", "INFO", "WARN", "ERROR", "FATAL", "OFF", "TRACE")
 # Triggers that process what is there and end; anything else is a processing-time interval.
 ENDING_TRIGGERS = ("available-now", "once")
 
@@ -85,6 +86,30 @@ def parse_duration(text: str) -> timedelta:
     return timedelta(seconds=float(match.group(1)) * _DURATION_UNITS[match.group(2).lower()])
 
 
+def _duration(setting: str, value: str, minimum: timedelta | None = timedelta(0)) -> timedelta:
+    """Return ``value`` as a duration longer than ``minimum`` (None: any), or name the setting."""
+    try:
+        duration = parse_duration(value)
+    except ConfigError:
+        raise ConfigError(
+            f"{setting} {value!r} is not a duration: write it like '10 minutes' or '30 seconds'"
+        ) from None
+    if minimum is not None and duration <= minimum:
+        raise ConfigError(f"{setting} {value!r}: must be longer than {minimum.total_seconds():g} s")
+    return duration
+
+
+def _at_least(setting: str, value: float | None, minimum: float) -> None:
+    """Refuse a number below ``minimum`` (None is left to mean "not set")."""
+    if value is not None and value < minimum:
+        raise ConfigError(f"{setting} {value!r}: must be at least {minimum:g}")
+
+
+def _one_of(setting: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ConfigError(f"{setting} {value!r}: choose one of {', '.join(choices)}")
+
+
 def _frozen(mapping: Mapping[str, Any] | None) -> Mapping[str, Any]:
     return MappingProxyType(dict(mapping or {}))
 
@@ -116,10 +141,10 @@ class SourceSettings:
     min_partitions: int | None = None
 
     def __post_init__(self) -> None:
-        if self.format not in VALUE_FORMATS:
-            raise ConfigError(
-                f"source.format {self.format!r}: choose one of {', '.join(VALUE_FORMATS)}"
-            )
+        _one_of("source.format", self.format, VALUE_FORMATS)
+        _one_of("source.starting_offsets", self.starting_offsets, STARTING_OFFSETS)
+        _at_least("source.max_offsets_per_trigger", self.max_offsets_per_trigger, 1)
+        _at_least("source.min_partitions", self.min_partitions, 1)
 
 
 @dataclass(frozen=True)
@@ -140,24 +165,25 @@ class WindowSettings:
     panes: bool = False
 
     def __post_init__(self) -> None:
-        if self.kind not in WINDOW_KINDS:
-            raise ConfigError(f"window.kind {self.kind!r}: choose one of {', '.join(WINDOW_KINDS)}")
-        parse_duration(self.watermark)
+        _one_of("window.kind", self.kind, WINDOW_KINDS)
+        _duration("window.watermark", self.watermark, minimum=None)
         if self.kind == "session":
             if not self.gap:
                 raise ConfigError(
                     "window.kind 'session' needs window.gap (for example '5 minutes')"
                 )
-            parse_duration(self.gap)
-        else:
-            parse_duration(self.size)
+            _duration("window.gap", self.gap)
+            return
+        size = _duration("window.size", self.size)
         if self.kind == "hopping":
             if not self.slide:
                 raise ConfigError(
                     "window.kind 'hopping' needs window.slide (for example '1 minute')"
                 )
-            if parse_duration(self.slide) > parse_duration(self.size):
-                raise ConfigError("window.slide must not be longer than window.size")
+            if _duration("window.slide", self.slide) > size:
+                raise ConfigError(
+                    f"window.slide {self.slide!r} must not be longer than window.size {self.size!r}"
+                )
 
     def describe(self) -> str:
         """Return e.g. 'tumbling windows of 1 minute' or 'hopping windows of 10 minutes sliding 5 minutes'."""
@@ -176,12 +202,9 @@ class SinkSettings:
     console_rows: int = 20
 
     def __post_init__(self) -> None:
-        if self.kind not in SINK_KINDS:
-            raise ConfigError(f"sink.kind {self.kind!r}: choose one of {', '.join(SINK_KINDS)}")
-        if self.output_mode not in OUTPUT_MODES:
-            raise ConfigError(
-                f"sink.output_mode {self.output_mode!r}: choose one of {', '.join(OUTPUT_MODES)}"
-            )
+        _one_of("sink.kind", self.kind, SINK_KINDS)
+        _one_of("sink.output_mode", self.output_mode, OUTPUT_MODES)
+        _at_least("sink.console_rows", self.console_rows, 1)
 
 
 @dataclass(frozen=True)
@@ -193,10 +216,7 @@ class DeadLetterSettings:
     path: Path | str = _path_field(Path("delta/rides_dead_letter"))
 
     def __post_init__(self) -> None:
-        if self.kind not in DEAD_LETTER_KINDS:
-            raise ConfigError(
-                f"dead_letter.kind {self.kind!r}: choose one of {', '.join(DEAD_LETTER_KINDS)}"
-            )
+        _one_of("dead_letter.kind", self.kind, DEAD_LETTER_KINDS)
 
     @property
     def kinds(self) -> tuple[str, ...]:
@@ -218,7 +238,13 @@ class QuerySettings:
 
     def __post_init__(self) -> None:
         if self.trigger not in ENDING_TRIGGERS:
-            parse_duration(self.trigger)
+            try:
+                parse_duration(self.trigger)
+            except ConfigError:
+                raise ConfigError(
+                    f"query.trigger {self.trigger!r}: write an interval ('10 seconds'), "
+                    "'available-now' (process what is there, then stop) or 'once'"
+                ) from None
 
     @property
     def ends(self) -> bool:
@@ -239,6 +265,10 @@ class SparkSettings:
     log_level: str = "WARN"
     conf: Mapping[str, str] = field(default_factory=lambda: _frozen({}))
 
+    def __post_init__(self) -> None:
+        _at_least("spark.shuffle_partitions", self.shuffle_partitions, 1)
+        _one_of("spark.log_level", self.log_level.upper(), LOG_LEVELS)
+
 
 @dataclass(frozen=True)
 class EmbeddedSettings:
@@ -249,6 +279,12 @@ class EmbeddedSettings:
     datagen: bool = False
     datagen_rate: float = 20.0
     datagen_backfill: str = "3 minutes"
+
+    def __post_init__(self) -> None:
+        _at_least("embedded.topic_partitions", self.topic_partitions, 1)
+        if self.datagen_rate <= 0:
+            raise ConfigError(f"embedded.datagen_rate {self.datagen_rate!r}: must be above 0")
+        _duration("embedded.datagen_backfill", self.datagen_backfill, minimum=None)
 
 
 @dataclass(frozen=True)

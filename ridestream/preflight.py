@@ -2,20 +2,33 @@
 
 Each failure is a :class:`~ridestream.config.ConfigError` whose message names the fix, so the
 user sees one line and exit code 2 instead of a Spark stack trace minutes later.
+
+A query's checkpoint keeps a fingerprint file (``ridestream-query.json``): the shape of the query
+that made it, and an id that the query's output tables record (:func:`checkpoint_id`), so that a
+table is never appended to by a second query, nor by the same query started over from a new
+checkpoint. While a job runs, :class:`CheckpointLock` keeps a second run off its checkpoints.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import socket
+import time
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ridestream.errors import ConfigError
+from ridestream.errors import ConfigError, UserError
 
 FINGERPRINT_FILE = "ridestream-query.json"
+# The key of the fingerprint that identifies one checkpoint (not part of the query's shape).
+ID_KEY = "checkpoint_id"
+# Shape keys added after checkpoints were first fingerprinted: a fingerprint without one is
+# completed on the next run, not refused (the key was simply not recorded then).
+ADDED_LATER = frozenset({"sink"})
 
 
 def check_writable(path: Path | str, what: str, flag: str) -> None:
@@ -50,6 +63,20 @@ def check_writable_file(path: Path, what: str, flag: str) -> None:
         ) from None
 
 
+def _local(directory: Path | str) -> Path | None:
+    """Return a local directory as a Path; None for remote storage (s3a://, hdfs://, ...)."""
+    text = str(directory)
+    if "://" in text and not text.startswith("file://"):
+        return None
+    return Path(text.removeprefix("file://"))
+
+
+def _write_json(path: Path, values: Mapping[str, Any]) -> None:
+    staging = path.with_suffix(".tmp")
+    staging.write_text(json.dumps(values, indent=2, default=str) + "\n")
+    os.replace(staging, path)
+
+
 def check_checkpoint(
     directory: Path | str, query: str, shape: Mapping[str, Any], record: bool = True
 ) -> None:
@@ -57,38 +84,147 @@ def check_checkpoint(
 
     Spark detects some changes itself (state schema) but silently accepts others, such as a new
     window size over old state. ``shape`` holds what decides the query's state: windows, keys,
-    watermark, source topic, shuffle partitions. With ``record`` False a new checkpoint is left
-    as it is (a check before the job is known to start: a run that fails before its queries
+    watermark, source topic, sink, shuffle partitions. With ``record`` False a new checkpoint is
+    left as it is (a check before the job is known to start: a run that fails before its queries
     start must not claim the checkpoint for its shape).
     """
-    text = str(directory)
-    if "://" in text and not text.startswith("file://"):
+    root = _local(directory)
+    if root is None:
         return
-    location = Path(text.removeprefix("file://")) / query
+    location = root / query
     recorded = location / FINGERPRINT_FILE
     wanted = {key: shape[key] for key in sorted(shape)}
     if recorded.exists():
         try:
             previous = json.loads(recorded.read_text())
         except ValueError:
-            previous = None
+            previous = {}
+        checkpoint = previous.pop(ID_KEY, None)
+        recorded_keys = set(previous)
+        for key in ADDED_LATER & wanted.keys() - recorded_keys:
+            previous[key] = wanted[key]
         if previous != wanted:
             changed = sorted(
-                key
-                for key in set(wanted) | set(previous or {})
-                if (previous or {}).get(key) != wanted.get(key)
+                key for key in set(wanted) | set(previous) if previous.get(key) != wanted.get(key)
             )
             described = ", ".join(
-                f"{key} {(previous or {}).get(key)!r} -> {wanted.get(key)!r}" for key in changed
+                f"{key} {previous.get(key)!r} -> {wanted.get(key)!r}" for key in changed
             )
             raise ConfigError(
                 f"the checkpoint {location} belongs to a query of another shape ({described}): "
                 "use a new --checkpoint-dir, or delete the old one to start over"
             )
+        if record and (checkpoint is None or wanted.keys() - recorded_keys):
+            _write_json(recorded, {**wanted, ID_KEY: checkpoint or uuid.uuid4().hex})
         return
     if not record or (location.exists() and any(location.iterdir())):
         return  # not yet, or a checkpoint from before fingerprints: Spark's own checks apply
     location.mkdir(parents=True, exist_ok=True)
-    staging = recorded.with_suffix(".tmp")
-    staging.write_text(json.dumps(wanted, indent=2, default=str) + "\n")
-    os.replace(staging, recorded)
+    _write_json(recorded, {**wanted, ID_KEY: uuid.uuid4().hex})
+
+
+def checkpoint_id(directory: Path | str, query: str) -> str | None:
+    """Return the id recorded with a query's checkpoint (None: remote, or not recorded)."""
+    root = _local(directory)
+    if root is None:
+        return None
+    try:
+        return json.loads((root / query / FINGERPRINT_FILE).read_text()).get(ID_KEY)
+    except (OSError, ValueError):
+        return None
+
+
+def has_history(directory: Path | str, query: str) -> bool:
+    """Return True when a query's checkpoint has committed at least one batch."""
+    root = _local(directory)
+    if root is None:
+        return True  # remote: assume so (the table check then trusts it)
+    commits = root / query / "commits"
+    return commits.is_dir() and any(name.isdigit() for name in os.listdir(commits))
+
+
+class CheckpointBusy(UserError):
+    """Another run of the job holds the checkpoint's lock."""
+
+
+class CheckpointLock:
+    """An exclusive lock on a job's checkpoints while it runs, so a second run is refused at start.
+
+    The lock is ``flock`` on ``<checkpoint dir>/<job>.lock``, which also holds who took it (pid,
+    host, since when). The kernel releases it when the holder's process ends, however it ends
+    (kill -9 included): a lock file that still names a holder but is not locked was left by a run
+    that did not end cleanly, and is taken over with a line saying so. It guards local and
+    network file systems that support flock (NFSv4 does); on object stores (s3a://, abfss://)
+    nothing is locked and Spark's own check of concurrent writers to a checkpoint remains.
+    """
+
+    def __init__(self, directory: Path | str, job: str) -> None:
+        root = _local(directory)
+        self.path = None if root is None else root / f"{job}.lock"
+        self.handle = None
+        self.took_over: dict[str, Any] | None = None
+
+    def acquire(self) -> None:
+        """Take the lock or raise :class:`CheckpointBusy` naming its holder."""
+        if self.path is None:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        handle = self.path.open("a+")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _holder(self.path)
+            handle.close()
+            raise CheckpointBusy(
+                f"the checkpoint {self.path.parent} is in use by another run of this job "
+                f"({describe_holder(holder)}): stop that run first, or give this one its own "
+                "--checkpoint-dir"
+            ) from None
+        handle.seek(0)
+        left = handle.read().strip()
+        if left:
+            try:
+                self.took_over = json.loads(left)
+            except ValueError:
+                self.took_over = {}
+        handle.seek(0)
+        handle.truncate()
+        handle.write(
+            json.dumps(
+                {
+                    "pid": os.getpid(),
+                    "host": socket.gethostname(),
+                    "since": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+                }
+            )
+        )
+        handle.flush()
+        self.handle = handle
+
+    def release(self) -> None:
+        """Empty the lock file and let it go (the next run then takes over nothing)."""
+        if self.handle is None:
+            return
+        handle, self.handle = self.handle, None
+        handle.seek(0)
+        handle.truncate()
+        handle.flush()
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        handle.close()
+
+
+def _holder(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text() or "{}")
+    except (OSError, ValueError):
+        return {}
+
+
+def describe_holder(holder: Mapping[str, Any]) -> str:
+    """Return 'pid N on HOST since TIME' for a lock's recorded holder."""
+    if not holder:
+        return "holder unknown"
+    return (
+        f"pid {holder.get('pid', '?')} on {holder.get('host', '?')} "
+        f"since {holder.get('since', '?')}"
+    )

@@ -14,12 +14,14 @@ directly.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -37,9 +39,16 @@ from ridestream.config import (
     build_settings,
     load_profile,
     overrides_from_args,
+    storage_path,
 )
 from ridestream.errors import EXIT_OK, EXIT_STOPPED, run_main
-from ridestream.preflight import check_checkpoint, check_writable, check_writable_file
+from ridestream.preflight import (
+    CheckpointLock,
+    check_checkpoint,
+    check_writable,
+    check_writable_file,
+    describe_holder,
+)
 from ridestream.progress import ProgressReporter, wait_for_listener
 from ridestream.stack import EmbeddedStack, Feed
 
@@ -103,6 +112,18 @@ class Job:
         """Return the line printed when the job starts (after ``<name>: ``)."""
         return self.description
 
+    def checkpoint_scope(self, settings: Settings) -> str:
+        """Return the job's checkpoint directory under the profile's ``query.checkpoint_dir``.
+
+        Used when ``--checkpoint-dir`` is not given: it should name where the job writes, so
+        that a run to another output gets a checkpoint of its own.
+        """
+        return self.name
+
+    def results(self, settings: Settings) -> list[str]:
+        """Return where the job's results can be seen, one line each (printed after the summary)."""
+        return []
+
     def reported_queries(self, settings: Settings) -> list[str]:
         """Return the queries that get progress lines and a summary; the job's own comes last."""
         return [self.name]
@@ -139,10 +160,22 @@ def build_parser(job: Job, argv: list[str] | None = None) -> argparse.ArgumentPa
 
 
 def settings_for(job: Job, argv: list[str] | None = None) -> Settings:
-    """Parse the job's flags and load its settings (profile, environment, flags)."""
+    """Parse the job's flags and load its settings (profile, environment, flags).
+
+    Without ``--checkpoint-dir`` the checkpoints go under the profile's ``query.checkpoint_dir``
+    in a directory of their own per job and output (:meth:`Job.checkpoint_scope`), so that two
+    runs writing to different places never share a checkpoint.
+    """
     args = build_parser(job, argv).parse_args(argv)
     overrides = overrides_from_args(args, (*job.flags, *SHARED_FLAGS))
-    return build_settings(args.profile, load_profile(args.profile), overrides, job=job)
+    settings = build_settings(args.profile, load_profile(args.profile), overrides, job=job)
+    if "query.checkpoint_dir" in overrides:
+        return settings
+    root = str(settings.query.checkpoint_dir).rstrip("/")
+    scoped = storage_path(f"{root}/{job.checkpoint_scope(settings)}")
+    return dataclasses.replace(
+        settings, query=dataclasses.replace(settings.query, checkpoint_dir=scoped)
+    )
 
 
 def preflight(job: Job, settings: Settings, claim: bool = True) -> None:
@@ -170,15 +203,35 @@ def run(job: Job, argv: list[str] | None = None) -> int:
     interrupt_on_signals()
     settings = settings_for(job, argv)
     preflight(job, settings, claim=False)
-    with EmbeddedStack(settings, job.feeds(settings)) as stack:
+    with holding(job, settings) as lock, EmbeddedStack(settings, job.feeds(settings)) as stack:
         # Fail in seconds, with a message that names the fix, before Spark's session starts.
         check_topics(
             settings.kafka, job.input_topics(settings), outputs=job.output_topics(settings)
         )
-        preflight(job, settings)
         spark = build_session(settings.spark, app_name=job.name)
         stop = stop_on_signals(job.name, on_exit_now=stack.down)
-        return execute(spark, job, settings, stop)
+        return execute(spark, job, settings, stop, lock=lock)
+
+
+@contextmanager
+def holding(
+    job: Job, settings: Settings, lock: CheckpointLock | None = None
+) -> Iterator[CheckpointLock]:
+    """Hold the lock on the job's checkpoints for the block (``lock`` if already held)."""
+    if lock is not None:
+        yield lock
+        return
+    lock = CheckpointLock(settings.query.checkpoint_dir, job.name)
+    lock.acquire()
+    if lock.took_over is not None:
+        _say(
+            f"{job.name}: took over the lock on {settings.query.checkpoint_dir} left by a run "
+            f"that did not stop cleanly ({describe_holder(lock.took_over)})"
+        )
+    try:
+        yield lock
+    finally:
+        lock.release()
 
 
 def main(job: Job) -> None:
@@ -187,14 +240,28 @@ def main(job: Job) -> None:
 
 
 def execute(
-    spark: SparkSession, job: Job, settings: Settings, stop: threading.Event | None = None
+    spark: SparkSession,
+    job: Job,
+    settings: Settings,
+    stop: threading.Event | None = None,
+    lock: CheckpointLock | None = None,
 ) -> int:
     """Start the job's queries in ``spark`` and run them until they end or ``stop`` is set.
 
-    A trigger that ends (available-now, once) runs the stages one after the other, so a stage
-    reading what an earlier one wrote sees all of it; otherwise every stage runs at once. Returns
-    0 when the queries finished, :data:`~ridestream.errors.EXIT_STOPPED` when stopped by request.
+    It holds the lock on the job's checkpoints (``lock``, if the caller took it already) and
+    checks and claims them (:func:`preflight`) first. A trigger that ends (available-now, once)
+    runs the stages one after the other, so a stage reading what an earlier one wrote sees all of
+    it; otherwise every stage runs at once. Returns 0 when the queries finished,
+    :data:`~ridestream.errors.EXIT_STOPPED` when stopped by request.
     """
+    with holding(job, settings, lock):
+        preflight(job, settings)
+        return _execute(spark, job, settings, stop)
+
+
+def _execute(
+    spark: SparkSession, job: Job, settings: Settings, stop: threading.Event | None
+) -> int:
     reported = job.reported_queries(settings)
     reporter = ProgressReporter(
         show=set(reported) if settings.query.progress else set(),
@@ -227,6 +294,8 @@ def execute(
             f"{reporter.summary(reported[-1])}"
             + ("; run again to resume from the checkpoint" if stopped else "")
         )
+        for line in job.results(settings):
+            _say(f"{job.name}: {line}")
     finally:
         spark.streams.removeListener(reporter)
     return EXIT_STOPPED if stopped else EXIT_OK

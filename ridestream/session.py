@@ -16,7 +16,7 @@ from pyspark.sql import SparkSession
 
 from ridestream import jars
 from ridestream.config import SparkSettings
-from ridestream.paths import CONF_DIR, java_options
+from ridestream.paths import CONF_DIR, java_options, ridestream_home
 
 ROCKSDB_PROVIDER = "org.apache.spark.sql.execution.streaming.state.RocksDBStateStoreProvider"
 
@@ -73,7 +73,11 @@ def build_session(settings: SparkSettings, app_name: str = "ridestream") -> Spar
         ).config(
             "spark.driver.extraJavaOptions",
             shlex.join(
-                [f"-Dlog4j2.configurationFile={CONF_DIR / 'log4j2.properties'}", *java_options()]
+                [
+                    f"-Dlog4j2.configurationFile={CONF_DIR / 'log4j2.properties'}",
+                    f"-Dridestream.log.dir={ridestream_home() / 'logs'}",
+                    *java_options(),
+                ]
             ),
         )
     for key, value in session_conf(settings).items():

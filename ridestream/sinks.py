@@ -24,10 +24,12 @@ def to_window_records(windows: DataFrame, group_by: tuple[str, ...]) -> DataFram
 
     The Kafka sink is at-least-once; a key that names the window and group lets consumers dedupe
     a replayed result and lets a compacted topic keep only the latest value of each window.
+    Amounts are rounded as the console shows them (:func:`rounded`).
     """
+    shown = rounded(windows)
     key = F.to_json(F.struct("window_start", *group_by))
-    value = F.to_json(F.struct(*windows.columns))
-    return windows.select(key.alias("key"), value.alias("value"))
+    value = F.to_json(F.struct(*shown.columns))
+    return shown.select(key.alias("key"), value.alias("value"))
 
 
 def to_dead_letter_records(rejects: DataFrame) -> DataFrame:
@@ -87,8 +89,10 @@ def window_writer(
     return writer.outputMode(sink.output_mode)
 
 
-# The table property naming the one query that may append to a parsed table (its checkpoint).
-PARSED_BY = "ridestream.parsedBy"
+# Table properties naming the one query that may write to a table: its checkpoint and that
+# checkpoint's id (ridestream.preflight.checkpoint_id; a checkpoint made anew gets a new id).
+WRITER_CHECKPOINT = "ridestream.writer.checkpoint"
+WRITER_ID = "ridestream.writer.id"
 
 
 def parsed_table_writer(parsed: DataFrame, path: str) -> DataStreamWriter:
@@ -96,30 +100,60 @@ def parsed_table_writer(parsed: DataFrame, path: str) -> DataStreamWriter:
     return parsed.writeStream.format("delta").option("path", path).outputMode("append")
 
 
-def claim_parsed_table(spark: SparkSession, path: str, schema: T.StructType, owner: str) -> None:
-    """Create the parsed table for ``owner`` (a query's checkpoint), or check that it is its own.
+def claim_table(
+    spark: SparkSession,
+    path: str,
+    schema: T.StructType,
+    checkpoint: str,
+    checkpoint_id: str | None,
+    history: bool,
+    what: str = "Delta table",
+    flag: str = "--delta-path",
+) -> None:
+    """Create a query's output table, or check that it is its own, before the query starts.
 
-    Two parse queries appending to one table would put every record in it twice, and the windows
-    read from it would count each ride twice: the table records its writer and refuses another.
-    The readers need the table to exist before they start; the parse query fills it.
+    A table written by two queries holds their rows twice: two checkpoints over one topic (two
+    examples sharing a default table), or one query started over from a new checkpoint while
+    the table kept the old run's rows. The table records its writer (``checkpoint``, and its
+    ``checkpoint_id``) and refuses another. ``history``: the checkpoint has committed batches; a
+    table that holds rows but names no writer (made before tables recorded one) is taken over
+    only by a checkpoint with history. Without a ``checkpoint_id`` (a remote checkpoint, or a
+    query started without the runner's preflight) nothing is checked.
     """
     from delta.tables import DeltaTable
 
+    if checkpoint_id is None:
+        return
     if not DeltaTable.isDeltaTable(spark, path):
         (
             DeltaTable.createIfNotExists(spark)
             .location(path)
             .addColumns(schema)
-            .property(PARSED_BY, owner)
+            .property(WRITER_CHECKPOINT, checkpoint)
+            .property(WRITER_ID, checkpoint_id)
             .execute()
         )
-    writer = DeltaTable.forPath(spark, path).detail().first().properties.get(PARSED_BY)
-    if writer != owner:
+        return
+    properties = DeltaTable.forPath(spark, path).detail().first().properties
+    writer = properties.get(WRITER_ID)
+    if writer == checkpoint_id:
+        return
+    if writer is not None:
         raise ConfigError(
-            f"the parsed table {path} is written by the query of checkpoint "
-            f"{writer or '(another writer)'}: choose another --parsed-path, or run with that "
-            "--checkpoint-dir"
+            f"the {what} {path} is written by the query of checkpoint "
+            f"{properties.get(WRITER_CHECKPOINT)} (id {writer}): choose another {flag}, or run "
+            "with that --checkpoint-dir (a checkpoint deleted to start over needs its table "
+            "deleted too)"
         )
+    if not history and spark.read.format("delta").load(path).limit(1).count():
+        raise ConfigError(
+            f"the {what} {path} already holds rows written by another query: choose another "
+            f"{flag}, or delete the table to start over"
+        )
+    spark.sql(
+        f"ALTER TABLE delta.`{path}` SET TBLPROPERTIES "
+        f"('{WRITER_CHECKPOINT}' = '{checkpoint}', '{WRITER_ID}' = '{checkpoint_id}')"
+    )
 
 
 TXN_APP_ID = "spark.databricks.delta.write.txnAppId"
@@ -179,11 +213,28 @@ def merge_windows(path: str, group_by: tuple[str, ...], app_id: str):  # noqa: A
     return merge
 
 
-def show_windows(rows: int):  # noqa: ANN201 - returns a foreachBatch function
-    """Return a foreachBatch function that prints a batch's windows, busiest groups first.
+def rounded(windows: DataFrame) -> DataFrame:
+    """Return windows with money to the cent and the mean distance to 1/100 mile.
 
-    Spark's console sink prints rows in no order; a reader wants the latest windows and, within
-    one, the busiest zones. Money is shown to the cent (the data keeps full precision).
+    Sums of doubles carry binary noise (``1913.3400000000001``); what a reader (the console,
+    a Kafka consumer) is shown is rounded. Delta tables keep full precision.
+    """
+    return windows.select(
+        *(
+            F.round(name, 2).alias(name)
+            if name in ("total_amount", "tip_amount", "avg_trip_distance")
+            else F.col(name)
+            for name in windows.columns
+        )
+    )
+
+
+def show_windows(rows: int):  # noqa: ANN201 - returns a foreachBatch function
+    """Return a foreachBatch function that prints a batch's windows, oldest window first.
+
+    Spark's console sink prints rows in no order; a reader wants the windows in time order and,
+    within one, the busiest zones first, and to know what was left out. Money is shown to the
+    cent (:func:`rounded`).
     """
     hinted = []
 
@@ -193,7 +244,7 @@ def show_windows(rows: int):  # noqa: ANN201 - returns a foreachBatch function
             count = batch.count()
             if count:
                 print(
-                    f"--- batch {batch_id}: {count} window row{'s' if count != 1 else ''}",
+                    f"--- batch {batch_id}: {count:,} window row{'s' if count != 1 else ''}",
                     flush=True,
                 )
             elif not hinted:
@@ -204,12 +255,14 @@ def show_windows(rows: int):  # noqa: ANN201 - returns a foreachBatch function
                     flush=True,
                 )
             if count:
-                (
-                    batch.orderBy(F.desc("window_start"), F.desc("ride_count"))
-                    .withColumn("total_amount", F.round("total_amount", 2))
-                    .withColumn("tip_amount", F.round("tip_amount", 2))
-                    .withColumn("avg_trip_distance", F.round("avg_trip_distance", 2))
-                    .show(rows, truncate=False)
+                rounded(batch).orderBy(F.asc("window_start"), F.desc("ride_count")).show(
+                    rows, truncate=False
+                )
+            if count > rows:
+                print(
+                    f"({count - rows:,} more rows not shown: --sink delta keeps them all, "
+                    "`./rides show` prints a table)",
+                    flush=True,
                 )
         finally:
             batch.unpersist()

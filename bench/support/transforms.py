@@ -13,6 +13,7 @@ from pyspark.sql.streaming import DataStreamWriter
 from ridestream.config import SourceSettings, WindowSettings
 from ridestream.jobs.ride_windows import RideWindowsOptions, build_outputs, build_parse_stage
 from ridestream.parsing import PICKUP_TIME
+from ridestream.sinks import parsed_table_writer
 from ridestream.sources import read_delta_stream
 from ridestream.windows import EVENT_TIME, with_event_time
 
@@ -41,16 +42,18 @@ def job_as_run(records: DataFrame, spec: WindowSettings) -> tuple[DataFrame, Dat
     return build_outputs(records, job_options(spec))
 
 
-def job_parse_stage(
-    spark: SparkSession, records: DataFrame, parsed_path: str, owner: str
-) -> dict[str, DataStreamWriter]:
+def job_parse_stage(spark: SparkSession, records: DataFrame, parsed_path: str) -> DataStreamWriter:
     """Return the job's first stage of two (``--stages two``): its writer of the parsed table.
 
-    Building it creates the table for ``owner`` (the parse query's checkpoint), as the job does
-    once, before its first batch.
+    The table is created here, empty, as the job creates it once before its first batch (so
+    that is not timed).
     """
+    from delta.tables import DeltaTable
+
     options = job_options(WindowSettings(), stages="two", parsed_path=parsed_path)
-    return build_parse_stage(spark, records, options, owner)
+    stored = build_parse_stage(records, options)
+    DeltaTable.createIfNotExists(spark).location(parsed_path).addColumns(stored.schema).execute()
+    return parsed_table_writer(stored, parsed_path)
 
 
 def job_read_stage(

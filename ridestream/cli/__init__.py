@@ -2,7 +2,8 @@
 
 Run ``./rides --help`` (or ``rides --help`` inside the virtualenv) for the commands. One module
 per group: :mod:`~ridestream.cli.broker` (``kafka``, ``topics``), :mod:`~ridestream.cli.data`
-(``produce``, ``datagen``, ``consume``), :mod:`~ridestream.cli.audit` (``balance``).
+(``produce``, ``datagen``, ``consume``), :mod:`~ridestream.cli.show` (``show``),
+:mod:`~ridestream.cli.audit` (``balance``).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
-from ridestream.cli import audit, broker, data
+from ridestream.cli import audit, broker, data, show
 from ridestream.cli.common import add_common_arguments
 from ridestream.errors import run_main
 
@@ -35,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     broker.add_commands(add)
     data.add_commands(add)
+    show.add_commands(add)
     audit.add_commands(add)
     return parser
 

@@ -17,11 +17,13 @@ into the windows and the rejects (DataFrames), :func:`build_writers` into unstar
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import types as T
 from pyspark.sql.streaming import DataStreamWriter
 
 from ridestream.config import (
@@ -47,10 +49,11 @@ from ridestream.parsing import (
     rejected_records,
     valid_rides,
 )
+from ridestream.preflight import checkpoint_id, has_history
 from ridestream.runner import Job, Output, Stage
 from ridestream.schemas import ride_schema
 from ridestream.sinks import (
-    claim_parsed_table,
+    claim_table,
     dead_letter_writer,
     parsed_table_writer,
     window_writer,
@@ -87,6 +90,14 @@ class RideWindowsOptions:
     def __post_init__(self) -> None:
         if self.stages not in STAGES:
             raise ConfigError(f"stages {self.stages!r}: choose one of {', '.join(STAGES)}")
+        fields = ride_schema().fieldNames()
+        unknown = [name for name in self.window.group_by if name not in fields]
+        if unknown or not self.window.group_by:
+            raise ConfigError(
+                f"window.group_by {','.join(self.window.group_by)!r}: "
+                + (f"{', '.join(unknown)} is not a ride field; " if unknown else "")
+                + f"choose from {', '.join(fields)} (schemas/ride.avsc)"
+            )
 
 
 FLAGS: tuple[Override, ...] = (
@@ -118,6 +129,19 @@ def parse_records(records: DataFrame, options: RideWindowsOptions) -> DataFrame:
     return records.transform(parse_rides, ride_schema(), value_format=options.source.format)
 
 
+def sink_target(sink: SinkSettings) -> str:
+    """Return where the windows go, e.g. 'console', 'kafka ride_windows', 'delta /path'."""
+    target = {"console": "", "kafka": sink.topic, "delta": str(sink.path)}[sink.kind]
+    return f"{sink.kind} {target}".strip()
+
+
+def dead_letter_target(dead_letter: DeadLetterSettings) -> str:
+    """Return where rejects go, e.g. 'kafka rides_dead_letter', 'kafka+delta topic /path'."""
+    targets = {"kafka": dead_letter.topic, "delta": str(dead_letter.path), "console": ""}
+    places = " ".join(targets[kind] for kind in dead_letter.kinds if targets[kind])
+    return f"{dead_letter.kind} {places}".strip()
+
+
 def build_outputs(
     records: DataFrame, options: RideWindowsOptions, parsed: bool = False
 ) -> tuple[DataFrame, DataFrame]:
@@ -141,7 +165,13 @@ def build_writers(
     records: DataFrame, options: RideWindowsOptions, kafka: KafkaSettings, parsed: bool = False
 ) -> dict[str, DataStreamWriter]:
     """Return the job's unstarted writers by query name: windows, and the dead-letter records."""
-    windows, rejects = build_outputs(records, options, parsed)
+    return writers_for(*build_outputs(records, options, parsed), options, kafka)
+
+
+def writers_for(
+    windows: DataFrame, rejects: DataFrame, options: RideWindowsOptions, kafka: KafkaSettings
+) -> dict[str, DataStreamWriter]:
+    """Return the unstarted writers of the job's two outputs (:func:`build_outputs`)."""
     writers = {NAME: window_writer(windows, options.sink, kafka, options.window.group_by, NAME)}
     # Rejects are a query of their own: a bad record must never stop the windows, and the
     # windows' output mode (update, say) must not decide how rejects are written. The price, in
@@ -152,18 +182,32 @@ def build_writers(
     return writers
 
 
-def build_parse_stage(
-    spark: SparkSession, records: DataFrame, options: RideWindowsOptions, owner: str
-) -> dict[str, DataStreamWriter]:
-    """Return the first of two stages: the writer of every record, parsed, to the parsed table.
+def claim(
+    spark: SparkSession, settings: Settings, query: str, output: Output, schema: T.StructType
+) -> None:
+    """Create the Delta table ``query`` writes, or check that it is the query's own.
 
-    It creates the table (the readers of the second stage need it to exist) and claims it for
-    ``owner``, the parse query's checkpoint: a second writer would put every record in twice.
+    A table belongs to the checkpoint of the query that writes it (:func:`sinks.claim_table`):
+    a second query, or the same one started over, would put every row in twice.
     """
-    path = str(options.parsed_path)
-    stored = parse_records(records, options).transform(for_parsed_table)
-    claim_parsed_table(spark, path, stored.schema, owner)
-    return {PARSE_QUERY: parsed_table_writer(stored, path)}
+    claim_table(
+        spark,
+        str(output.path),
+        schema,
+        checkpoint=settings.query.checkpoint(query),
+        checkpoint_id=checkpoint_id(settings.query.checkpoint_dir, query),
+        history=has_history(settings.query.checkpoint_dir, query),
+        what=output.what,
+        flag=output.flag,
+    )
+
+
+def build_parse_stage(records: DataFrame, options: RideWindowsOptions) -> DataFrame:
+    """Return the first of two stages' output: every record, parsed, as the parsed table holds it.
+
+    Its writer is :func:`ridestream.sinks.parsed_table_writer`.
+    """
+    return parse_records(records, options).transform(for_parsed_table)
 
 
 class RideWindows(Job):
@@ -216,23 +260,41 @@ class RideWindows(Job):
             "group_by": list(window.group_by),
             "watermark": window.watermark,
             "output_mode": options.sink.output_mode,
+            "sink": sink_target(options.sink),
             "shuffle_partitions": settings.spark.shuffle_partitions,
         }
         if window.panes:
             windows["panes"] = True
-        if options.stages == "one":
-            return {NAME: windows}
-        # Two stages: the windows read the parsed table, not the topic (a key only then, so the
-        # checkpoints of one-stage runs keep their recorded shape).
-        parsed = str(options.parsed_path)
-        return {
-            NAME: {**windows, "parsed_table": parsed},
-            PARSE_QUERY: {
+        shapes = {NAME: windows}
+        if options.dead_letter.kinds:
+            shapes[DEAD_LETTER_QUERY] = {
+                "topic": options.source.topic,
+                "dead_letter": dead_letter_target(options.dead_letter),
+            }
+        if options.stages == "two":
+            # The windows and rejects read the parsed table, not the topic (a key only then, so
+            # the checkpoints of one-stage runs keep their recorded shape).
+            parsed = str(options.parsed_path)
+            for shape in shapes.values():
+                shape["parsed_table"] = parsed
+            shapes[PARSE_QUERY] = {
                 "topic": options.source.topic,
                 "format": options.source.format,
                 "parsed_table": parsed,
-            },
-        }
+            }
+        return shapes
+
+    def checkpoint_scope(self, settings: Settings) -> str:
+        """Return e.g. ``ride_windows/console`` or ``ride_windows/delta-ride_windows-1a2b3c``."""
+        sink = settings.job.sink
+        if sink.kind == "console":
+            return f"{NAME}/console"
+        if sink.kind == "kafka":
+            return f"{NAME}/kafka-{sink.topic}"
+        # A table's directory name, and a digest of its whole path: two tables of one name in
+        # different places get different checkpoints.
+        digest = hashlib.sha256(str(sink.path).encode()).hexdigest()[:6]
+        return f"{NAME}/delta-{Path(str(sink.path)).name}-{digest}"
 
     def feeds(self, settings: Settings) -> list[Feed]:
         """Return the rides topic, generated in the format the job parses."""
@@ -251,6 +313,24 @@ class RideWindows(Job):
             f"rejects to {options.dead_letter.kind}"
         )
 
+    def results(self, settings: Settings) -> list[str]:
+        """Return where the windows and rejects went, with the command that shows them."""
+        options: RideWindowsOptions = settings.job
+        places = {"kafka": options.sink.topic, "delta": str(options.sink.path)}
+        lines = []
+        if options.sink.kind in places:
+            target = places[options.sink.kind]
+            lines.append(f"windows in {target}: ./rides show {target}")
+        if "delta" in options.dead_letter.kinds:
+            lines.append(
+                f"rejects in {options.dead_letter.path}: ./rides show {options.dead_letter.path}"
+            )
+        if "kafka" in options.dead_letter.kinds:
+            lines.append(
+                f"rejects in {options.dead_letter.topic}: ./rides consume {options.dead_letter.topic}"
+            )
+        return lines
+
     def reported_queries(self, settings: Settings) -> list[str]:
         """Return the parse query (two stages) and the windows query."""
         return [PARSE_QUERY, NAME] if settings.job.stages == "two" else [NAME]
@@ -259,15 +339,36 @@ class RideWindows(Job):
         """Return one stage (windows and rejects from the topic) or two (parse, then read)."""
         options: RideWindowsOptions = settings.job
         records = read_kafka_stream(spark, settings.kafka, options.source)
+        outputs = {output.flag: output for output in self.outputs(settings)}
+
+        def read_stage(records: DataFrame, parsed: bool) -> dict[str, DataStreamWriter]:
+            windows, rejects = build_outputs(records, options, parsed)
+            if "--delta-path" in outputs:
+                claim(spark, settings, NAME, outputs["--delta-path"], windows.schema)
+            if "--dead-letter-path" in outputs:
+                claim(
+                    spark,
+                    settings,
+                    DEAD_LETTER_QUERY,
+                    outputs["--dead-letter-path"],
+                    rejects.schema,
+                )
+            return writers_for(windows, rejects, options, settings.kafka)
+
         if options.stages == "one":
-            return [lambda: build_writers(records, options, settings.kafka)]
-        owner = settings.query.checkpoint(PARSE_QUERY)
+            return [lambda: read_stage(records, parsed=False)]
+
         path = str(options.parsed_path)
+
+        def parse_stage() -> dict[str, DataStreamWriter]:
+            stored = build_parse_stage(records, options)
+            # Claimed (created) now: the readers of the second stage need the table to exist.
+            claim(spark, settings, PARSE_QUERY, outputs["--parsed-path"], stored.schema)
+            return {PARSE_QUERY: parsed_table_writer(stored, path)}
+
         return [
-            lambda: build_parse_stage(spark, records, options, owner),
-            lambda: build_writers(
-                read_delta_stream(spark, path), options, settings.kafka, parsed=True
-            ),
+            parse_stage,
+            lambda: read_stage(read_delta_stream(spark, path), parsed=True),
         ]
 
 
