@@ -21,7 +21,7 @@ from types import TracebackType
 
 from ridestream.config import Settings, parse_duration
 from ridestream.errors import ConfigError
-from ridestream.local import EmbeddedKafka, pid_alive
+from ridestream.local import EmbeddedKafka, pid_alive, port_is_free
 from ridestream.paths import ridestream_home
 
 # Demo rides arrive a little out of order (as real ones do), well within the demo's watermark.
@@ -97,7 +97,8 @@ class EmbeddedStack:
 
         self.state.mkdir(parents=True, exist_ok=True)
         broker = embedded_broker(self.settings)
-        if not broker.is_running():
+        # Something already listens there (this broker, or another one, a test's say): use it.
+        if not broker.is_running() and port_is_free(broker.port):
             _say(f"starting the embedded Kafka broker on {broker.bootstrap_servers}...")
             broker.start()
             self.broker = broker
@@ -120,8 +121,10 @@ class EmbeddedStack:
 
         embedded = self.settings.embedded
         now = datetime.now(UTC).replace(tzinfo=None)
+        # From a whole minute on, so the first windows a demo closes are whole ones too.
+        start = (now - parse_duration(embedded.datagen_backfill)).replace(second=0, microsecond=0)
         generator = RideGenerator(
-            now - parse_duration(embedded.datagen_backfill),
+            start,
             embedded.datagen_rate,
             mix=Mix(
                 out_of_order=float(DEMO_MIX_FLAGS[1]), disorder=parse_duration(DEMO_MIX_FLAGS[3])

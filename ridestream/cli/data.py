@@ -11,6 +11,7 @@ from ridestream.cli.common import AddCommand, command_settings
 from ridestream.config import VALUE_FORMATS, Settings, parse_duration
 from ridestream.errors import ConfigError
 from ridestream.kafka.admin import ensure_topic
+from ridestream.stack import EmbeddedStack
 
 KEY_CHOICES = ("PULocationID", "DOLocationID", "VendorID", "none")
 
@@ -168,11 +169,18 @@ def cmd_datagen(args: argparse.Namespace) -> int:
 
 def cmd_consume(args: argparse.Namespace) -> int:
     """Print a topic's records decoded, from the earliest or latest offset, with a summary."""
+    settings = command_settings(args)
+    # The embedded broker stops with the job that started it: start it for the read (and stop
+    # it after; a broker that was running stays).
+    with EmbeddedStack(settings, feeds=[]):
+        return _consume(args, settings)
+
+
+def _consume(args: argparse.Namespace, settings: Settings) -> int:
     import json
 
     from ridestream.kafka.consumer import consume, record_filter
 
-    settings = command_settings(args)
     matches = record_filter(args.where or [], args.grep)
     shown = read = 0
     records = consume(
