@@ -310,7 +310,7 @@ class StreamDriver:
             spark=self.spark,
         )
 
-    def _new_progress(self, timeout_s: float = 30.0) -> list[Any]:
+    def _new_progress(self, timeout_s: float = 120.0) -> list[Any]:
         # Progress is posted when a trigger finishes; make sure every batch the sink saw has
         # its progress before reading it.
         deadline = time.monotonic() + timeout_s
