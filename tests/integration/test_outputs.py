@@ -124,7 +124,7 @@ def test_rides_show_prints_a_delta_table_newest_window_first_with_its_row_count(
     assert code == 0
     assert out.splitlines()[0] == f"{path}: 3 rows (Delta table)"
     body = out.splitlines()[2:4]
-    assert [line.split()[2] for line in body] == ["3", "2"]  # 10:05 first, busiest first
+    assert [line.split()[4] for line in body] == ["3", "2"]  # 10:05 first, busiest first
     assert "70.12" in body[0] and "(1 more; --limit N shows more)" in out
 
 
