@@ -4,7 +4,8 @@ A profile with ``embedded.kafka = true`` (``local``) gets a real broker on its
 ``kafka.bootstrap_servers`` (127.0.0.1) before the job checks Kafka, and with
 ``embedded.datagen = true`` a generator per topic the job reads (:class:`Feed`):
 a new topic first gets the last few minutes of records at once (so the first windows close right
-away), then a ``rides datagen`` process keeps producing live. When the job ends, the stack stops
+away), then a ``rides datagen`` process keeps producing live (not for a run that reads what is
+there and stops). Only topics the stack created are generated into. When the job ends, the stack stops
 what it started and nothing else: a broker or generator that was already running stays.
 """
 
@@ -105,13 +106,19 @@ class EmbeddedStack:
         if not embedded.datagen:
             return
         for feed in self.feeds:
+            # The stack generates only into topics it made: a topic of the user's own (filled
+            # with `rides produce` or `rides datagen`) is never mixed with generated rides.
+            made_here = self.state / f"created-{feed.topic}"
+            if ensure_topic(self.settings.kafka, feed.topic, embedded.topic_partitions):
+                made_here.touch()
+                # A new topic gets the past few minutes at once, so the first windows close
+                # right away; a topic that already has records keeps them.
+                self._backfill(feed)
+            if not made_here.exists() or self.settings.query.ends:
+                continue  # not ours, or a run that reads what is there and stops
             pid_file = self.state / f"datagen-{feed.topic}.pid"
             if pid_file.exists() and pid_alive(int(pid_file.read_text() or 0)):
                 continue  # another job's generator already feeds this topic
-            # A new topic gets the past few minutes at once, so the first windows close right
-            # away; a topic that already has records keeps them (no second copy of the past).
-            if ensure_topic(self.settings.kafka, feed.topic, embedded.topic_partitions):
-                self._backfill(feed)
             self.generators.append((self._generate(feed), pid_file))
 
     def _backfill(self, feed: Feed) -> None:
