@@ -146,7 +146,9 @@ def test_records_without_a_key_and_extra_columns_reported(kafka_broker, tmp_path
     result = rides("produce", str(path), "--topic", topic, "--key", "none", bootstrap=bootstrap)
     assert result.returncode == 0, result.stderr
     assert "left out: Airport_fee" in result.stderr
-    assert all(m.key() is None for m in consume_all(bootstrap, topic, expected_at_least=20))
+    messages = consume_all(bootstrap, topic, expected_at_least=20)
+    assert len(messages) == 20
+    assert [m.key() for m in messages] == [None] * 20
 
 
 def kafka_offsets_s(messages) -> list[float]:
@@ -161,6 +163,7 @@ def test_a_fixed_rate_never_runs_ahead_of_the_rate(kafka_broker, tmp_path):
     topic = new_topic(bootstrap)
     rides("produce", str(path), "--topic", topic, "--rate", "60", bootstrap=bootstrap, check=True)
     offsets = kafka_offsets_s(consume_all(bootstrap, topic, expected_at_least=120))
+    assert len(offsets) == 120
     # Record n may leave no earlier than n/60 s after the start (the first may go at once);
     # 50 ms of slack for the timer. Only a lower bound: a slow machine cannot fail this.
     assert all(offset >= n / 60 - 1 / 60 - 0.05 for n, offset in enumerate(offsets))
@@ -177,18 +180,23 @@ def test_an_event_time_replay_keeps_the_trips_pace_sped_up(kafka_broker, tmp_pat
         bootstrap=bootstrap, check=True,
     )  # fmt: skip
     messages = consume_all(bootstrap, topic, expected_at_least=60)
+    assert len(messages) == 60
     original = pd.read_parquet(path)
     pickups = original["tpep_pickup_datetime"].tolist()
     durations = (original["tpep_dropoff_datetime"] - original["tpep_pickup_datetime"]).tolist()
-    first = pickups[0]
+    first, earliest = pickups[0], min(pickups)
     running_max = first
     offsets = kafka_offsets_s(messages)
     for message, offset, pickup, duration in zip(
         messages, offsets, pickups, durations, strict=True
     ):
         running_max = max(running_max, pickup)
-        # Not sent before its (file-order) event time, scaled by the speed-up.
+        # Not sent before its (file-order) event time, scaled by the speed-up...
         assert offset >= (running_max - first).total_seconds() / 30 - 0.05
+        # ...nor much after it (the replay's clock starts at the earliest pickup): the last
+        # rides are due about 3 s in, and a replay at 20x instead of 30x would send them 1.5 s
+        # late. A second of slack for a busy machine.
+        assert offset <= (running_max - earliest).total_seconds() / 30 + 1.0
         ride = json.loads(message.value())
         restamped = datetime.fromisoformat(ride["tpep_pickup_datetime"])
         sent_at = datetime(1970, 1, 1) + timedelta(milliseconds=message.timestamp()[1])
@@ -288,6 +296,7 @@ def test_datagen_rides_are_plausible(kafka_broker):
         "--rate", "5", bootstrap=bootstrap, check=True,
     )  # fmt: skip
     trips = [json.loads(m.value()) for m in consume_all(bootstrap, topic, expected_at_least=3000)]
+    assert len(trips) == 3000
     zones = pd.Series([t["PULocationID"] for t in trips]).value_counts()
     # Skewed: the ten busiest zones carry far more than 10/265 of the pickups.
     assert zones.head(10).sum() / len(trips) > 0.3
@@ -313,6 +322,7 @@ def test_datagen_pickup_locations_stream(kafka_broker):
         "2024-01-01 00:00:00", "--count", "50", "--rate", "1", bootstrap=bootstrap, check=True,
     )  # fmt: skip
     messages = consume_all(bootstrap, topic, expected_at_least=50)
+    assert len(messages) == 50
     records = [json.loads(m.value()) for m in messages]
     assert all(set(r) == {"PULocationID", "tpep_pickup_datetime"} for r in records)
     assert [m.key().decode() for m in messages] == [str(r["PULocationID"]) for r in records]

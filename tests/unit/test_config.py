@@ -109,9 +109,16 @@ def test_session_windows_need_a_gap():
         WindowSettings(kind="session")
 
 
-def test_delta_sink_takes_update_mode_for_early_results():
+def test_the_delta_sink_takes_update_mode_and_refuses_an_unknown_one():
+    # What update mode emits (every window a batch changed, before it closes) is checked in
+    # test_ride_windows_semantics.py; here only that the setting gets through to the sink.
+    assert job_settings().job.sink.output_mode == "append"  # the default: final windows only
     settings = job_settings({"job.sink.kind": "delta", "job.sink.output_mode": "update"})
     assert (settings.job.sink.kind, settings.job.sink.output_mode) == ("delta", "update")
+    with pytest.raises(
+        ConfigError, match="sink.output_mode 'complete': choose one of append, update"
+    ):
+        job_settings({"job.sink.kind": "delta", "job.sink.output_mode": "complete"})
 
 
 def test_unknown_setting_is_named():

@@ -33,7 +33,8 @@ def test_every_node_votes_in_one_quorum_of_three_on_its_own_ports(tmp_path):
     assert [voter.split("@")[0] for voter in voters] == ["1", "2", "3"]
 
 
-def test_cluster_topics_survive_one_node_and_acks_all_needs_two_replicas(tmp_path):
+def test_cluster_nodes_replicate_topics_three_ways_and_acks_all_needs_two_replicas(tmp_path):
+    # The configuration only; test_broker_failover.py kills a node and checks that nothing is lost.
     node = properties_of(EmbeddedKafkaCluster(data_dir=tmp_path).nodes[0])
 
     assert node["process.roles"] == "broker,controller"

@@ -205,9 +205,17 @@ def test_malformed_records_mixed_into_valid_rides_are_all_rejected_and_no_ride_i
 
 
 def test_every_record_is_either_valid_or_rejected(spark):
-    values = [ride_json(ride()), b"{", ride_json(ride(PULocationID=7)), None]
-    parsed = parse(spark, values)
-    assert valid_rides(parsed, ride_schema()).count() + rejected_records(parsed).count() == 4
+    good, other = ride(), ride(PULocationID=7)
+    parsed = parse(spark, [ride_json(good), b"{", ride_json(other), None])
+    # Offsets 0 and 2 are the rides, 1 and 3 the rejects: each record on exactly one side.
+    assert_df_equality(
+        valid_rides(parsed, ride_schema()),
+        as_rows(spark, [good, other]),
+        ignore_nullable=True,
+        ignore_row_order=True,
+    )
+    rejects = rejected_records(parsed).orderBy("offset").collect()
+    assert [(row.offset, row.reason) for row in rejects] == [(1, "not_json"), (3, "null_value")]
 
 
 def test_a_reject_keeps_the_raw_record_and_where_it_came_from(spark):

@@ -22,8 +22,13 @@ def test_a_path_that_cannot_be_a_directory_names_the_flag(tmp_path):
         check_writable(blocker / "table", "Delta table", "--delta-path")
 
 
-def test_remote_paths_are_left_to_spark():
+def test_remote_paths_are_left_to_spark(monkeypatch, tmp_path):
+    # As a local path, "s3a://bucket/table" is the relative "s3a:/bucket/table": a check that
+    # treated it as one would create s3a:/bucket/table (and a fingerprint) in the working directory.
+    monkeypatch.chdir(tmp_path)
     check_writable("s3a://bucket/table", "Delta table", "--delta-path")
+    check_checkpoint("abfss://c@acct.dfs.core.windows.net/ckpt", "ride_windows", SHAPE)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_the_first_run_records_the_query_shape_and_the_same_shape_passes(tmp_path):
