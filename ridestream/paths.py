@@ -33,3 +33,14 @@ def java_options() -> list[str]:
     Kafka brokers. Unset by default; ``test.sh`` sets JIT and GC options for short-lived JVMs.
     """
     return shlex.split(os.environ.get("RIDESTREAM_JAVA_OPTIONS", ""))
+
+
+def display_path(path: Path | str) -> str:
+    """Return ``path`` as a user would type it here: relative to the working directory if inside."""
+    text = str(path)
+    if "://" in text:
+        return text
+    try:
+        return str(Path(text).resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return text

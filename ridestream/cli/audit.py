@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ridestream.cli.common import AddCommand, command_settings
+from ridestream.cli.common import AddCommand, command_session
 
 
 def cmd_balance(args: argparse.Namespace) -> int:
@@ -14,9 +14,7 @@ def cmd_balance(args: argparse.Namespace) -> int:
 
     spark = None
     if args.windows:
-        from ridestream.session import build_session
-
-        spark = build_session(command_settings(args).spark, app_name="rides balance")
+        spark = command_session(args, "rides balance")
     report = audit(args.metrics_file, args.query, windows=args.windows, spark=spark)
     for line in report.lines:
         print(line)

@@ -23,6 +23,17 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def command_session(args: argparse.Namespace, app_name: str):  # noqa: ANN201 - a SparkSession
+    """Return a Spark session for a command that reads tables (no UI: it is over in seconds)."""
+    import dataclasses
+
+    from ridestream.session import build_session
+
+    spark = command_settings(args).spark
+    conf = {"spark.ui.enabled": "false", **spark.conf}
+    return build_session(dataclasses.replace(spark, conf=conf), app_name=app_name)
+
+
 def command_settings(args: argparse.Namespace) -> Settings:
     """Return the settings of the profile a command was given, with ``--bootstrap-servers``."""
     bootstrap = getattr(args, _BOOTSTRAP.key, None)

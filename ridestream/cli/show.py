@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from ridestream.cli.common import AddCommand, command_settings
+from ridestream.cli.common import AddCommand, command_session, command_settings
 from ridestream.errors import ConfigError
 from ridestream.stack import EmbeddedStack
 
@@ -39,9 +39,7 @@ def show_delta(args: argparse.Namespace) -> int:
     """Print a Delta table's rows, latest windows first."""
     from pyspark.sql import functions as F
 
-    from ridestream.session import build_session
-
-    spark = build_session(command_settings(args).spark, app_name="rides show")
+    spark = command_session(args, "rides show")
     table = spark.read.format("delta").load(args.target)
     rows = table.count()
     order = [

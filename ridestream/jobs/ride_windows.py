@@ -49,6 +49,7 @@ from ridestream.parsing import (
     rejected_records,
     valid_rides,
 )
+from ridestream.paths import display_path
 from ridestream.preflight import checkpoint_id, has_history
 from ridestream.runner import Job, Output, Stage
 from ridestream.schemas import ride_schema
@@ -316,19 +317,17 @@ class RideWindows(Job):
     def results(self, settings: Settings) -> list[str]:
         """Return where the windows and rejects went, with the command that shows them."""
         options: RideWindowsOptions = settings.job
-        places = {"kafka": options.sink.topic, "delta": str(options.sink.path)}
+        places = {"kafka": options.sink.topic, "delta": display_path(options.sink.path)}
         lines = []
         if options.sink.kind in places:
             target = places[options.sink.kind]
             lines.append(f"windows in {target}: ./rides show {target}")
         if "delta" in options.dead_letter.kinds:
-            lines.append(
-                f"rejects in {options.dead_letter.path}: ./rides show {options.dead_letter.path}"
-            )
+            target = display_path(options.dead_letter.path)
+            lines.append(f"rejects in {target}: ./rides show {target}")
         if "kafka" in options.dead_letter.kinds:
-            lines.append(
-                f"rejects in {options.dead_letter.topic}: ./rides consume {options.dead_letter.topic}"
-            )
+            topic = options.dead_letter.topic
+            lines.append(f"rejects in {topic}: ./rides consume {topic}")
         return lines
 
     def reported_queries(self, settings: Settings) -> list[str]:
