@@ -216,7 +216,7 @@ def audit(metrics_file: Path, query: str, windows: str | None = None, spark: Any
         raise ConfigError(f"{path} has no batch of a query named {query!r} (see --query)")
     report = Report()
     report.lines += [
-        f"{query}: {balance.batches:,} batches",
+        f"{query}: {balance.batches:,} batch{'' if balance.batches == 1 else 'es'}",
         f"  read from Kafka      {balance.read:>12,}",
         f"  parsed               {balance.input:>12,}",
         f"    valid              {balance.valid:>12,}",
@@ -304,6 +304,8 @@ def _audit_windows(report: Report, balance: Balance, table: str, spark: Any) -> 
         )
         return
     report.lines.append(
-        f"  in each of the {len(balance.per_batch):,} batches: valid = added to the table + "
+        f"  in {'each of the ' if len(balance.per_batch) != 1 else ''}"
+        f"{len(balance.per_batch):,} batch{'' if len(balance.per_batch) == 1 else 'es'}: "
+        "valid = added to the table + "
         "dropped late"
     )
