@@ -47,10 +47,13 @@ export RIDESTREAM_DRIVER_PID_FILE="$RIDESTREAM_HOME/run/driver-$$.pid"
 mkdir -p "$(dirname "$RIDESTREAM_DRIVER_PID_FILE")"
 rm -f "$RIDESTREAM_DRIVER_PID_FILE"
 trap 'rm -f "$RIDESTREAM_DRIVER_PID_FILE"' EXIT
-forward() {
+stop_requested=false
+forwarded=false
+forward() { stop_requested=true; pass_stop_on; }
+pass_stop_on() {
   local driver
   driver="$(cat "$RIDESTREAM_DRIVER_PID_FILE" 2>/dev/null || true)"
-  [[ -n "$driver" ]] && kill -USR1 "$driver" 2>/dev/null || true
+  [[ -n "$driver" ]] && kill -USR1 "$driver" 2>/dev/null && forwarded=true || true
 }
 trap forward INT TERM
 
@@ -63,9 +66,15 @@ trap forward INT TERM
   "$job" ${job_args[@]+"${job_args[@]}"}) \
   2> >(grep -v --line-buffered '^WARNING: Using incubator modules' >&2) &
 child=$!
-# `wait` returns early when a trapped signal arrives: wait again until the job has ended.
+# `wait` returns early when a trapped signal arrives: wait again until the job has ended. A stop
+# asked for before the driver was ready (it writes its pid once it can take one) is passed on as
+# soon as it is.
 status=0
 while :; do
+  if $stop_requested && ! $forwarded; then
+    pass_stop_on
+    if ! $forwarded && kill -0 "$child" 2>/dev/null; then sleep 0.5; continue; fi
+  fi
   wait "$child" && status=0 || status=$?
   kill -0 "$child" 2>/dev/null || break
 done

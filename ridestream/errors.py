@@ -58,6 +58,28 @@ _KNOWN_SPARK_FAILURES = (
         "DELTA_FAILED_TO_MERGE_FIELDS",
         "the Delta table holds another schema: write to a new --delta-path",
     ),
+    *(
+        (
+            marker,
+            "a topic the job reads was deleted, or lost records, while it ran (the job stops "
+            "rather than skip rides): restore the topic and run again, or, to go on from what is "
+            "there now, start over with a new --checkpoint-dir",
+        )
+        for marker in (
+            "UnknownTopicOrPartition",
+            "KAFKA_DATA_LOSS",
+            "some data may have been missed",
+            "are gone. Some data may have been missed",
+        )
+    ),
+    *(
+        (
+            marker,
+            "the checkpoint is damaged (a file in it was cut short or changed): restore it from a "
+            "copy, or start over with a new --checkpoint-dir (and a new table for Delta output)",
+        )
+        for marker in ("Log file was malformed", "CHECKPOINT_FILE", "Malformed checkpoint")
+    ),
     (
         "TimeoutException",
         "Kafka stopped answering: check that the broker is up "

@@ -209,3 +209,77 @@ def wait_for_listener(
         if not pending:
             return
         time.sleep(0.1)
+
+
+class KafkaWatch:
+    """Say on the console when the job's Kafka cluster stops answering, and when it is back.
+
+    A query waiting for an unreachable broker shows nothing but a batch that takes long; an
+    operator cannot tell a stall from an outage. This thread asks the cluster for its metadata
+    every ``interval_s`` (a light call) and prints a line when the answer stops, and one when it
+    comes back, with how long it was away. Spark's Kafka clients keep retrying meanwhile; the
+    job itself goes on (or fails, if an outage outlasts them, with its own one-line error).
+    """
+
+    # Seconds between probes, and how long one may take: an outage shows within ~15 s.
+    INTERVAL_S = 10.0
+    PROBE_S = 5.0
+
+    def __init__(self, job_name: str, kafka: Any, stream: TextIO | None = None) -> None:
+        self.job_name = job_name
+        self.kafka = kafka
+        self.interval_s = self.INTERVAL_S
+        self.probe_s = self.PROBE_S
+        self.stream = stream or sys.stderr
+        self.down_since: float | None = None
+        self.outages: list[float] = []  # seconds each finished outage lasted
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="kafka-watch", daemon=True)
+
+    def answers(self) -> bool:
+        """Return True when the cluster answers a metadata request within ``probe_s``."""
+        from confluent_kafka import KafkaException
+        from confluent_kafka.admin import AdminClient
+
+        admin = AdminClient({**self.kafka.client_config(), "log_level": 0})
+        try:
+            admin.list_topics(timeout=self.probe_s)
+        except KafkaException:
+            return False
+        return True
+
+    def check(self) -> None:
+        """Probe once and report a change (what the thread does every ``interval_s``)."""
+        import time
+
+        up = self.answers()
+        now = time.monotonic()
+        where = f"Kafka at {self.kafka.bootstrap_servers}"
+        if not up and self.down_since is None:
+            self.down_since = now
+            self._say(
+                f"{where} is not answering (since {time.strftime('%H:%M:%S')}): the job waits "
+                "for it and goes on when it is back"
+            )
+        elif up and self.down_since is not None:
+            away = now - self.down_since
+            self.outages.append(away)
+            self.down_since = None
+            self._say(f"{where} answers again after {away:,.0f} s; the next batches catch up")
+
+    def _say(self, line: str) -> None:
+        print(f"{self.job_name}: {line}", file=self.stream, flush=True)
+
+    def _watch(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            self.check()
+
+    def __enter__(self) -> KafkaWatch:
+        """Start watching."""
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        """Stop watching."""
+        self._stop.set()
+        self._thread.join(self.probe_s + 5)

@@ -49,7 +49,7 @@ from ridestream.preflight import (
     check_writable_file,
     describe_holder,
 )
-from ridestream.progress import ProgressReporter, wait_for_listener
+from ridestream.progress import KafkaWatch, ProgressReporter, wait_for_listener
 from ridestream.stack import EmbeddedStack, Feed
 
 # A stage builds its queries' unstarted writers, by query name, when it is its turn to start.
@@ -270,35 +270,49 @@ def _execute(
     spark.streams.addListener(reporter)
     try:
         _say(f"{job.name}: {job.describe(settings)}")
-        queries: list[StreamingQuery] = []
-        stopped = False
-        stages = job.stages(spark, settings)
-        try:
-            for index, build in enumerate(stages):
-                started = [
-                    start_query(writer, name, settings.query) for name, writer in build().items()
-                ]
-                queries += started
-                if settings.query.ends or index == len(stages) - 1:
-                    stopped = await_queries(started if settings.query.ends else queries, stop)
-                if stopped:
-                    break
-        finally:
-            # A stage that failed to start must not leave the stages before it running.
-            stop_queries(queries)
-        wait_for_listener(reporter, queries)
-        for name in reported[:-1]:
-            _say(f"{name}: {reporter.summary(name)}")
-        _say(
-            f"{reported[-1]}: {'stopped' if stopped else 'finished'} after "
-            f"{reporter.summary(reported[-1])}"
-            + ("; run again to resume from the checkpoint" if stopped else "")
-        )
-        for line in job.results(settings):
-            _say(f"{job.name}: {line}")
+        with KafkaWatch(job.name, settings.kafka):
+            stopped = _run_stages(spark, job, settings, stop, reporter, reported)
     finally:
         spark.streams.removeListener(reporter)
     return EXIT_STOPPED if stopped else EXIT_OK
+
+
+def _run_stages(
+    spark: SparkSession,
+    job: Job,
+    settings: Settings,
+    stop: threading.Event | None,
+    reporter: ProgressReporter,
+    reported: list[str],
+) -> bool:
+    """Start the stages, await them, stop them, print the summary; return True if stopped."""
+    queries: list[StreamingQuery] = []
+    stopped = False
+    stages = job.stages(spark, settings)
+    try:
+        for index, build in enumerate(stages):
+            started = [
+                start_query(writer, name, settings.query) for name, writer in build().items()
+            ]
+            queries += started
+            if settings.query.ends or index == len(stages) - 1:
+                stopped = await_queries(started if settings.query.ends else queries, stop)
+            if stopped:
+                break
+    finally:
+        # A stage that failed to start must not leave the stages before it running.
+        stop_queries(queries)
+    wait_for_listener(reporter, queries)
+    for name in reported[:-1]:
+        _say(f"{name}: {reporter.summary(name)}")
+    _say(
+        f"{reported[-1]}: {'stopped' if stopped else 'finished'} after "
+        f"{reporter.summary(reported[-1])}"
+        + ("; run again to resume from the checkpoint" if stopped else "")
+    )
+    for line in job.results(settings):
+        _say(f"{job.name}: {line}")
+    return stopped
 
 
 def _say(line: str) -> None:

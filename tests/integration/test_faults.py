@@ -1,0 +1,189 @@
+"""Faults a running job meets, each on the real stack, with what the user sees and what was kept.
+
+Rows of the README's "When things go wrong" table that need a running job: the only broker down
+for a while (the job says so, waits, catches up, and loses or doubles nothing), the source topic
+deleted under a running job, a damaged checkpoint, and a stop asked for while the job is still
+starting. (A second run on a held checkpoint and every way to stop a running job are in
+test_stopping.py; a lock left by a killed run, and settings refused at load, in
+tests/unit/test_checkpoint_guards.py.)
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import subprocess
+import threading
+import time
+from contextlib import redirect_stderr
+from datetime import datetime, timedelta
+
+import pytest
+
+from ridestream import progress, runner
+from ridestream.errors import EXIT_STOPPED, explain
+from ridestream.jobs.ride_windows import JOB
+from ridestream.kafka.datagen import rides_between
+from ridestream.kafka.settings import KafkaSettings
+from ridestream.kafka.topics import delete_topic
+from ridestream.local import EmbeddedKafka, free_port
+from ridestream.paths import PROJECT_ROOT
+from tests.integration.helpers import (
+    create_topic,
+    encode_all,
+    expected_tumbling_windows,
+    produce_values,
+)
+from tests.integration.jobs import (
+    WINDOW,
+    assert_windows_equal,
+    delta_windows,
+    job_flags,
+    job_settings,
+    write_profile,
+)
+
+pytestmark = pytest.mark.integration
+
+
+def rides(count: int, seed: int) -> list[dict]:
+    return list(
+        rides_between(datetime(2024, 5, 1, 8, 0), datetime(2024, 5, 1, 8, 30), count, seed=seed)
+    )
+
+
+def wait_until(condition, timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout_s} s waiting for {what}")
+        time.sleep(0.2)
+
+
+def test_a_broker_outage_is_reported_and_the_job_catches_up_with_nothing_lost_or_doubled(
+    spark, tmp_path, monkeypatch
+):
+    # Its own broker: this test stops it. Failure detection at test speed: probe every second.
+    monkeypatch.setattr(progress.KafkaWatch, "INTERVAL_S", 1.0)
+    monkeypatch.setattr(progress.KafkaWatch, "PROBE_S", 2.0)
+    broker = EmbeddedKafka(
+        data_dir=tmp_path / "kafka", port=free_port(), controller_port=free_port()
+    )
+    broker.start()
+    try:
+        topic, known = "rides_outage", rides(240, seed=11)
+        create_topic(broker.bootstrap_servers, topic, partitions=1)
+        produce_values(broker.bootstrap_servers, topic, encode_all(known))
+        metrics = tmp_path / "metrics.jsonl"
+        settings = job_settings([
+            "--profile", str(write_profile(tmp_path, broker.bootstrap_servers)),
+            *job_flags(topic, tmp_path), "--trigger", "1 second", "--max-offsets-per-trigger", "40",
+            "--sink", "delta", "--output-mode", "update", "--delta-path", str(tmp_path / "w"),
+            "--dead-letter", "none", "--metrics-file", str(metrics),
+        ])  # fmt: skip
+
+        def read() -> int:
+            lines = metrics.read_text().splitlines() if metrics.exists() else []
+            return sum(json.loads(line)["numInputRows"] for line in lines)
+
+        stop, seen, outcome = threading.Event(), io.StringIO(), {}
+
+        def run() -> None:
+            with redirect_stderr(seen):
+                outcome["code"] = runner.execute(spark, JOB, settings, stop)
+
+        job = threading.Thread(target=run, daemon=True)
+        job.start()
+        wait_until(lambda: read() >= 40 or not job.is_alive(), 180, "the job's first rows")
+        broker.stop()  # the only broker, down
+        wait_until(lambda: "is not answering" in seen.getvalue(), 60, "the outage line")
+        time.sleep(8)
+        broker.start()  # back, with its data
+        wait_until(
+            lambda: "answers again after" in seen.getvalue(), 60, "the line saying it is back"
+        )
+        wait_until(lambda: read() >= len(known) or not job.is_alive(), 240, "every ride read")
+        stop.set()
+        job.join(120)
+        assert outcome.get("code") == EXIT_STOPPED, seen.getvalue()[-3000:]
+        console = seen.getvalue()
+        assert console.count("is not answering") == 1 and console.count("answers again after") == 1
+        assert "Traceback" not in console
+        # Every ride read once, and counted once: the same windows as a run without an outage.
+        assert read() == len(known)
+        actual, written = delta_windows(spark, tmp_path / "w")
+        assert written == len(actual)
+        assert_windows_equal(actual, expected_tumbling_windows(known, WINDOW, timedelta(0), False))
+    finally:
+        broker.stop()
+
+
+def test_a_topic_deleted_under_a_running_job_stops_it_with_one_line(spark, kafka_broker, tmp_path):
+    topic = "rides_deleted"
+    create_topic(kafka_broker.bootstrap_servers, topic, partitions=1)
+    produce_values(kafka_broker.bootstrap_servers, topic, encode_all(rides(120, seed=12)))
+    metrics = tmp_path / "metrics.jsonl"
+    settings = job_settings([
+        "--profile", str(write_profile(tmp_path, kafka_broker.bootstrap_servers)),
+        *job_flags(topic, tmp_path), "--trigger", "1 second", "--max-offsets-per-trigger", "30",
+        "--dead-letter", "none", "--metrics-file", str(metrics), "--sink", "kafka",
+        "--output-topic", "deleted_out",
+    ])  # fmt: skip
+    failure = {}
+
+    def run() -> None:
+        try:
+            runner.execute(spark, JOB, settings)
+        except Exception as error:  # noqa: BLE001 - what the runner's caller gets
+            failure["error"] = error
+
+    job = threading.Thread(target=run, daemon=True)
+    job.start()
+    wait_until(lambda: metrics.exists() and metrics.read_text().strip(), 180, "a first batch")
+    delete_topic(KafkaSettings(bootstrap_servers=kafka_broker.bootstrap_servers), topic)
+    job.join(240)
+    assert not job.is_alive() and "error" in failure, "the job did not stop"
+    line = explain(failure["error"])
+    assert "\n" not in line
+    assert line.startswith("a topic the job reads was deleted, or lost records, while it ran")
+    assert "--checkpoint-dir" in line
+
+
+def test_a_damaged_checkpoint_is_refused_with_the_fix(spark, kafka_broker, tmp_path):
+    topic = "rides_damaged"
+    create_topic(kafka_broker.bootstrap_servers, topic, partitions=1)
+    produce_values(kafka_broker.bootstrap_servers, topic, encode_all(rides(60, seed=13)))
+    flags = [
+        "--profile", str(write_profile(tmp_path, kafka_broker.bootstrap_servers)),
+        *job_flags(topic, tmp_path), "--dead-letter", "none", "--max-offsets-per-trigger", "1000",
+    ]  # fmt: skip
+    assert runner.execute(spark, JOB, job_settings(flags)) == 0
+    offsets = sorted((tmp_path / "checkpoints" / "ride_windows" / "offsets").iterdir())
+    offsets[-1].write_text("v1\n{not json")  # a write cut short
+    with pytest.raises(Exception) as failed:
+        runner.execute(spark, JOB, job_settings(flags))
+    line = explain(failed.value)
+    assert "\n" not in line and "checkpoint" in line and "--checkpoint-dir" in line, line
+
+
+def test_a_stop_asked_for_while_the_job_starts_ends_it_with_exit_130(kafka_broker, tmp_path):
+    topic = "rides_starting"
+    create_topic(kafka_broker.bootstrap_servers, topic, partitions=1)
+    job = subprocess.Popen(
+        [str(PROJECT_ROOT / "spark-submit.sh"), "jobs/ride_windows.py", "--profile",
+         str(write_profile(tmp_path, kafka_broker.bootstrap_servers)), *job_flags(topic, tmp_path)],
+        cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        start_new_session=True,
+    )  # fmt: skip
+    try:
+        time.sleep(2)  # the JVM is starting; the Python driver is not there yet
+        job.send_signal(signal.SIGTERM)  # to the wrapper, as `kill` does
+        output, _ = job.communicate(timeout=300)
+        assert job.returncode == EXIT_STOPPED, output[-3000:]
+        assert "ride_windows: interrupted" in output or "stopped after" in output, output[-3000:]
+        assert "Traceback" not in output
+    finally:
+        if job.poll() is None:
+            os.killpg(job.pid, signal.SIGKILL)
