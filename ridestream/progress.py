@@ -189,7 +189,7 @@ class ProgressReporter(StreamingQueryListener):
 
 
 def wait_for_listener(
-    reporter: ProgressReporter, queries: list[Any], timeout_s: float = 5.0
+    reporter: ProgressReporter, queries: list[Any], timeout_s: float = 60.0
 ) -> None:
     """Wait until ``reporter`` has seen the last progress of each query.
 

@@ -28,10 +28,18 @@ def _ordered(frame):  # noqa: ANN001, ANN202 - a pandas DataFrame in and out
     return frame.sort_values([k for k, _ in keys], ascending=[a for _, a in keys], kind="stable")
 
 
-def _round(frame):  # noqa: ANN001, ANN202
+def _tidy(frame):  # noqa: ANN001, ANN202
+    """Round floats to 2 decimals, and show JSON timestamps ('...T08:05:00.000Z') as Spark does."""
+    import pandas as pd
+
+    frame = frame.copy()
     for name in frame.columns:
-        if frame[name].dtype.kind == "f":
-            frame[name] = frame[name].round(2)
+        column = frame[name]
+        if column.dtype.kind == "f":
+            frame[name] = column.round(2)
+        elif column.dtype == object and column.map(lambda v: isinstance(v, str)).all():
+            if column.str.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z").all():
+                frame[name] = pd.to_datetime(column, utc=True, format="ISO8601").dt.tz_localize(None)
     return frame
 
 
@@ -48,7 +56,7 @@ def show_delta(args: argparse.Namespace) -> int:
         if name in table.columns
     ]
     sample = (table.orderBy(*order) if order else table).limit(args.limit).toPandas()
-    _print(f"{args.target}: {rows:,} rows (Delta table)", _round(sample), rows)
+    _print(f"{args.target}: {rows:,} rows (Delta table)", _tidy(sample), rows)
     return 0
 
 
@@ -92,7 +100,7 @@ def show_topic(args: argparse.Namespace) -> int:
     keyed = f", {len(latest):,} keys" if len(latest) != read else ""
     _print(
         f"{args.target}: {read:,} records{keyed} (Kafka topic at {settings.kafka.bootstrap_servers})",
-        _round(frame.head(args.limit)),
+        _tidy(frame.head(args.limit)),
         len(latest),
     )
     return 0
