@@ -48,7 +48,9 @@ def show_delta(args: argparse.Namespace) -> int:
     from pyspark.sql import functions as F
 
     spark = command_session(args, "rides show")
-    table = spark.read.format("delta").load(args.target)
+    # A local path means what it means here (Spark's JVM may run elsewhere, or from elsewhere).
+    path = args.target if "://" in args.target else str(Path(args.target).resolve())
+    table = spark.read.format("delta").load(path)
     rows = table.count()
     order = [
         F.col(name).asc() if ascending else F.col(name).desc()
