@@ -4,7 +4,7 @@ Each command of the block marked ``<!-- readme-test: examples -->`` is run in th
 order, as the shell would run it from a clone: ``./spark-submit.sh jobs/X.py ...`` through the
 one runner (in the test session, without a new JVM), ``./rides ...`` through the CLI. What differs
 from a user's run, and why: the profile points at the test broker (so ``./rides kafka start`` and
-``stop`` are skipped), paths are under a temporary directory, and ``--count`` is divided by 10 to
+``stop`` are skipped), paths are under a temporary directory, and ``--count`` is divided by 40 to
 keep the suite short. Every command must exit 0; ``rides balance`` must print the README's lines
 (numbers aside) and say "balanced".
 """
@@ -101,7 +101,7 @@ def test_the_readme_examples_run_as_written_and_print_what_it_shows(spark, clone
             continue  # the test broker is already up, and stays up
         if "--count" in argv:
             at = argv.index("--count") + 1
-            argv = [*argv[:at], str(int(argv[at]) // 10), *argv[at + 1 :]]
+            argv = [*argv[:at], str(int(argv[at]) // 40), *argv[at + 1 :]]
         code = run_command(argv)
         out, err = capsys.readouterr()
         assert code == 0, f"{shlex.join(argv)} exited {code}:\n{(out + err)[-3000:]}"
