@@ -44,10 +44,11 @@ import urllib.request
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 from ridestream import jars
 from ridestream.errors import UserError
-from ridestream.local import pid_alive, port_is_free
+from ridestream.local import LocalService, pid_alive, port_is_free
 from ridestream.paths import CONF_DIR, java_options
 
 CONNECT_CONF_DIR = CONF_DIR / "connect"
@@ -328,7 +329,7 @@ def ride_csv_lines(rides: Iterable[Mapping]) -> list[str]:
 
 
 @dataclass
-class EmbeddedConnect:
+class EmbeddedConnect(LocalService):
     """Apache Kafka's standalone Connect worker on 127.0.0.1, in its own JVM.
 
     Parameters
@@ -359,6 +360,8 @@ class EmbeddedConnect:
     heap: str = "256m"
     worker_properties: Mapping[str, str] = field(default_factory=dict)
     _process: subprocess.Popen | None = field(default=None, init=False, repr=False)
+    PID_FILE: ClassVar[str] = "connect.pid"
+    LOG_FILE: ClassVar[str] = "connect.log"
     _log_start: int = field(default=0, init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -372,41 +375,20 @@ class EmbeddedConnect:
         return rest_url(self.rest_port)
 
     @property
-    def pid_file(self) -> Path:
-        """Return the file that records the worker JVM's PID."""
-        return self.data_dir / "connect.pid"
-
-    @property
-    def log_file(self) -> Path:
-        """Return the worker's log (its stdout and stderr)."""
-        return self.data_dir / "connect.log"
-
-    @property
     def worker_config(self) -> Path:
         """Return the worker's properties file (written at start)."""
         return self.data_dir / "worker.properties"
 
-    def pid(self) -> int | None:
-        """Return the PID of this worker's JVM when it is running, else None.
+    def _owns(self, pid: int) -> bool:
+        """Return True when ``pid`` is a JVM started with this directory's worker config.
 
-        The recorded PID counts only while it is a JVM started with this directory's worker
-        config: a PID reused by another process after a reboot is never signalled.
+        A PID reused by another process after a reboot is never signalled.
         """
-        try:
-            pid = int(self.pid_file.read_text().strip())
-        except (OSError, ValueError):
-            return None
-        if not pid_alive(pid):
-            return None
         try:
             command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
         except OSError:
-            return pid  # no /proc: trust the PID file, as EmbeddedKafka does
-        return pid if str(self.worker_config).encode() in command else None
-
-    def is_running(self) -> bool:
-        """Return True when this worker's JVM is alive."""
-        return self.pid() is not None
+            return True  # no /proc: trust the PID file, as EmbeddedKafka does
+        return str(self.worker_config).encode() in command
 
     def connector_configs(self) -> dict[str, str]:
         """Return connector name -> rendered ``.properties`` text, checking every config.
@@ -597,13 +579,6 @@ class EmbeddedConnect:
     def statuses(self, timeout_s: float = 5.0) -> dict[str, ConnectorStatus]:
         """Return the status of every connector this worker runs, by name."""
         return connector_statuses(self.rest_url, timeout_s)
-
-    def tail_log(self, lines: int = 5) -> str:
-        """Return the last lines of the worker's log."""
-        try:
-            return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no log)"
 
     def stop(self, timeout: float = 30.0) -> None:
         """Stop the worker with SIGTERM (connectors stop, offsets are committed), else SIGKILL.

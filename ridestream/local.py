@@ -31,6 +31,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 from ridestream import jars
 from ridestream.errors import UserError
@@ -113,6 +114,51 @@ def pid_alive(pid: int) -> bool:
     return state != "Z"
 
 
+class LocalService:
+    """A local service in a process of its own, kept in one directory with its pid file and log.
+
+    The embedded broker, the schema registry and the Connect worker are such services: a
+    subclass names its files (``PID_FILE``, ``LOG_FILE``) and has a ``data_dir``.
+    """
+
+    data_dir: Path
+    PID_FILE: ClassVar[str]
+    LOG_FILE: ClassVar[str]
+
+    @property
+    def pid_file(self) -> Path:
+        """Return the file that records the service's PID."""
+        return self.data_dir / self.PID_FILE
+
+    @property
+    def log_file(self) -> Path:
+        """Return the service's log (its stdout and stderr)."""
+        return self.data_dir / self.LOG_FILE
+
+    def pid(self) -> int | None:
+        """Return the PID of this service's process when it is running, else None."""
+        try:
+            pid = int(self.pid_file.read_text().strip())
+        except (OSError, ValueError):
+            return None
+        return pid if pid_alive(pid) and self._owns(pid) else None
+
+    def _owns(self, pid: int) -> bool:
+        """Return True when the live process ``pid`` is this service (a subclass may check)."""
+        return True
+
+    def is_running(self) -> bool:
+        """Return True when this service's process is alive."""
+        return self.pid() is not None
+
+    def tail_log(self, lines: int = 5) -> str:
+        """Return the last lines of the service's log."""
+        try:
+            return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+
 @dataclass(frozen=True)
 class SaslSslListener:
     """A SASL_SSL listener with PLAIN users: what Confluent Cloud offers its clients.
@@ -192,7 +238,7 @@ class ControllerQuorum:
 
 
 @dataclass
-class EmbeddedKafka:
+class EmbeddedKafka(LocalService):
     """A KRaft broker + controller on 127.0.0.1: a single-node cluster, or one node of a cluster.
 
     Parameters
@@ -228,6 +274,8 @@ class EmbeddedKafka:
     replication_factor: int = 1
     min_insync_replicas: int = 1
     extra_properties: Mapping[str, str] = field(default_factory=dict)
+    PID_FILE: ClassVar[str] = "broker.pid"
+    LOG_FILE: ClassVar[str] = "broker.log"
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir)
@@ -238,28 +286,6 @@ class EmbeddedKafka:
     def bootstrap_servers(self) -> str:
         """Return the address clients connect to."""
         return f"127.0.0.1:{self.port}"
-
-    @property
-    def pid_file(self) -> Path:
-        """Return the file that records the broker JVM's PID."""
-        return self.data_dir / "broker.pid"
-
-    @property
-    def log_file(self) -> Path:
-        """Return the broker's log (its stdout and stderr)."""
-        return self.data_dir / "broker.log"
-
-    def pid(self) -> int | None:
-        """Return the PID of this broker's JVM when it is running, else None."""
-        try:
-            pid = int(self.pid_file.read_text().strip())
-        except (OSError, ValueError):
-            return None
-        return pid if pid_alive(pid) else None
-
-    def is_running(self) -> bool:
-        """Return True when this broker's JVM is alive."""
-        return self.pid() is not None
 
     def _properties(self) -> str:
         listeners = [f"PLAINTEXT://127.0.0.1:{self.port}"]
@@ -383,13 +409,6 @@ class EmbeddedKafka:
     def wait_ready(self, timeout: float = 90.0, process: subprocess.Popen | None = None) -> None:
         """Poll the broker's metadata until it lists itself (unfenced) or ``timeout`` passes."""
         _wait_for_brokers(self.bootstrap_servers, 1, timeout, [(self, process)])
-
-    def tail_log(self, lines: int = 5) -> str:
-        """Return the last lines of the broker's log."""
-        try:
-            return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no log)"
 
     def stop(self, timeout: float = 30.0) -> None:
         """Stop the broker with SIGTERM (a controlled shutdown); SIGKILL if it does not exit."""

@@ -39,7 +39,9 @@ def _tidy(frame):  # noqa: ANN001, ANN202
             frame[name] = column.round(2)
         elif column.dtype == object and column.map(lambda v: isinstance(v, str)).all():
             if column.str.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z").all():
-                frame[name] = pd.to_datetime(column, utc=True, format="ISO8601").dt.tz_localize(None)
+                frame[name] = pd.to_datetime(column, utc=True, format="ISO8601").dt.tz_localize(
+                    None
+                )
     return frame
 
 

@@ -19,15 +19,16 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 import ridestream
-from ridestream.local import pid_alive, port_is_free
+from ridestream.local import LocalService, pid_alive, port_is_free
 from ridestream.registry.errors import PROG, RegistryError
 from ridestream.registry.kafka_log import DEFAULT_TOPIC
 
 
 @dataclass
-class EmbeddedRegistry:
+class EmbeddedRegistry(LocalService):
     """A local Schema Registry process on 127.0.0.1, storing its schemas in a Kafka topic.
 
     Parameters
@@ -51,6 +52,8 @@ class EmbeddedRegistry:
     topic: str = DEFAULT_TOPIC
     kafka_timeout_s: float = 10.0
     _process: subprocess.Popen | None = field(default=None, init=False, repr=False)
+    PID_FILE: ClassVar[str] = "registry.pid"
+    LOG_FILE: ClassVar[str] = "registry.log"
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir)
@@ -59,28 +62,6 @@ class EmbeddedRegistry:
     def url(self) -> str:
         """Return the registry's base URL, as clients take it (``schema.registry.url``)."""
         return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def pid_file(self) -> Path:
-        """Return the file that records the registry's PID."""
-        return self.data_dir / "registry.pid"
-
-    @property
-    def log_file(self) -> Path:
-        """Return the registry's log (its stdout and stderr)."""
-        return self.data_dir / "registry.log"
-
-    def pid(self) -> int | None:
-        """Return the PID of this registry's process when it is running, else None."""
-        try:
-            pid = int(self.pid_file.read_text().strip())
-        except (OSError, ValueError):
-            return None
-        return pid if pid_alive(pid) else None
-
-    def is_running(self) -> bool:
-        """Return True when this registry's process is alive."""
-        return self.pid() is not None
 
     def command(self) -> list[str]:
         """Return the command line that runs this registry."""
@@ -159,13 +140,6 @@ class EmbeddedRegistry:
             if line.startswith(f"{PROG}: "):
                 return line.removeprefix(f"{PROG}: ")
         return f"the registry exited with code {code} while starting; see {self.log_file}"
-
-    def tail_log(self, lines: int = 5) -> str:
-        """Return the last lines of the registry's log."""
-        try:
-            return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no log)"
 
     def stop(self, timeout: float = 15.0) -> None:
         """Stop the registry with SIGTERM (SIGKILL if it has not exited after ``timeout``)."""
