@@ -123,6 +123,64 @@ def check_checkpoint(
     _write_json(recorded, {**wanted, ID_KEY: uuid.uuid4().hex})
 
 
+def check_checkpoint_files(directory: Path | str, query: str) -> None:
+    """Refuse a checkpoint whose latest offsets or commit entry cannot be read.
+
+    A write cut short (a full disk, a copy interrupted) leaves a file Spark fails on only once
+    the query runs, with a JSON parser's message that names no file. Each entry is a version
+    line ("v1") then one JSON document (or "-", no offset) per line.
+    """
+    root = _local(directory)
+    if root is None:
+        return
+    location = root / query
+    for log in ("offsets", "commits"):
+        entries = (
+            sorted((int(name), name) for name in os.listdir(location / log) if name.isdigit())
+            if (location / log).is_dir()
+            else []
+        )
+        if not entries:
+            continue
+        path = location / log / entries[-1][1]
+        problem = _unreadable_entry(path)
+        if problem:
+            raise ConfigError(
+                f"the checkpoint {location} is damaged ({log}/{path.name}: {problem}): restore it "
+                "from a copy, or start over with a new --checkpoint-dir (and a new table for "
+                "Delta output)"
+            )
+    metadata = location / "metadata"
+    if metadata.exists():
+        try:
+            json.loads(metadata.read_text().splitlines()[0])
+        except (ValueError, IndexError):
+            raise ConfigError(
+                f"the checkpoint {location} is damaged (metadata cannot be read): restore it "
+                "from a copy, or start over with a new --checkpoint-dir"
+            ) from None
+
+
+def _unreadable_entry(path: Path) -> str | None:
+    """Return what is wrong with one entry of a checkpoint log, or None if it reads."""
+    try:
+        lines = path.read_text().splitlines()
+    except (OSError, UnicodeDecodeError) as error:
+        return type(error).__name__
+    if not lines or not lines[0].startswith("v"):
+        return "no version line"
+    if len(lines) < 2:
+        return "cut short"
+    for line in lines[1:]:
+        if line.strip() == "-":
+            continue
+        try:
+            json.loads(line)
+        except ValueError:
+            return "not JSON"
+    return None
+
+
 def checkpoint_id(directory: Path | str, query: str) -> str | None:
     """Return the id recorded with a query's checkpoint (None: remote, or not recorded)."""
     root = _local(directory)

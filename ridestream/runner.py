@@ -45,6 +45,7 @@ from ridestream.errors import EXIT_OK, EXIT_STOPPED, run_main
 from ridestream.preflight import (
     CheckpointLock,
     check_checkpoint,
+    check_checkpoint_files,
     check_writable,
     check_writable_file,
     describe_holder,
@@ -191,6 +192,7 @@ def preflight(job: Job, settings: Settings, claim: bool = True) -> None:
         check_writable_file(settings.query.metrics_file, "metrics file", "--metrics-file")
     for query, shape in job.query_shapes(settings).items():
         check_checkpoint(settings.query.checkpoint_dir, query, shape, record=claim)
+        check_checkpoint_files(settings.query.checkpoint_dir, query)
 
 
 def run(job: Job, argv: list[str] | None = None) -> int:

@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from ridestream import progress, runner
-from ridestream.errors import EXIT_STOPPED, explain
+from ridestream.errors import EXIT_STOPPED, ConfigError, explain
 from ridestream.jobs.ride_windows import JOB
 from ridestream.kafka.datagen import rides_between
 from ridestream.kafka.settings import KafkaSettings
@@ -162,10 +162,11 @@ def test_a_damaged_checkpoint_is_refused_with_the_fix(spark, kafka_broker, tmp_p
     assert runner.execute(spark, JOB, job_settings(flags)) == 0
     offsets = sorted((tmp_path / "checkpoints" / "ride_windows" / "offsets").iterdir())
     offsets[-1].write_text("v1\n{not json")  # a write cut short
-    with pytest.raises(Exception) as failed:
+    with pytest.raises(ConfigError) as refused:
         runner.execute(spark, JOB, job_settings(flags))
-    line = explain(failed.value)
-    assert "\n" not in line and "checkpoint" in line and "--checkpoint-dir" in line, line
+    message = str(refused.value)
+    assert f"ride_windows is damaged (offsets/{offsets[-1].name}: not JSON)" in message
+    assert "restore it from a copy, or start over with a new --checkpoint-dir" in message
 
 
 def test_a_stop_asked_for_while_the_job_starts_ends_it_with_exit_130(kafka_broker, tmp_path):
