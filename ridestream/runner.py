@@ -362,15 +362,23 @@ def stop_on_signals(
     this handler and the queries finish their current batch.
     """
     requested = threading.Event()
+    # Only a second signal sent to the driver itself means "stop now". A whole process group
+    # signalled once reaches the driver twice (directly, and from spark-submit.sh as SIGUSR1),
+    # and Python runs pending handlers in signal-number order, SIGUSR1 (10) first: counting it
+    # would turn one Ctrl-C into "stop now".
+    direct = 0
 
     def handle(signum: int, frame: object) -> None:
-        if requested.is_set():
-            if signum == signal.SIGUSR1:
-                return
+        nonlocal direct
+        if signum != signal.SIGUSR1:
+            direct += 1
+        if direct >= 2:
             _say(f"\n{job_name}: stopping now")
             if on_exit_now is not None:
                 on_exit_now()
             os._exit(EXIT_STOPPED)
+        if requested.is_set():
+            return
         requested.set()
         _say(f"\n{job_name}: stopping after the current batch (Ctrl-C again to stop now)...")
 
