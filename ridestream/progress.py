@@ -61,13 +61,35 @@ def offsets_behind(source: Any) -> int | None:
     return behind
 
 
+def counts_by_input(progress: Any) -> dict[str, dict[str, int]]:
+    """Return the batch's observed record counts (input, valid, rejected) by input.
+
+    A job of one input observes them as ``records`` (its input is named ''); a job of several
+    as ``records.<input>`` each (ride_pickups_join: ``records.rides``, ``records.pickups``).
+    """
+    counts = {}
+    for name, observed in (progress.observedMetrics or {}).items():
+        if name != ACCOUNTING and not name.startswith(f"{ACCOUNTING}."):
+            continue
+        values = observed.asDict() if hasattr(observed, "asDict") else dict(observed)
+        counts[name.removeprefix(ACCOUNTING).removeprefix(".")] = {
+            key: int(values.get(key) or 0) for key in ("input", "valid", "rejected")
+        }
+    return counts
+
+
 def observed_counts(progress: Any) -> dict[str, int] | None:
-    """Return the batch's observed record counts (input, valid, rejected), if it has them."""
-    observed = (progress.observedMetrics or {}).get(ACCOUNTING)
-    if observed is None:
+    """Return the batch's observed record counts (input, valid, rejected), if it has them.
+
+    Several inputs' counts are added up (:func:`counts_by_input` has them one by one).
+    """
+    by_input = counts_by_input(progress)
+    if not by_input:
         return None
-    values = observed.asDict() if hasattr(observed, "asDict") else dict(observed)
-    return {key: int(values.get(key) or 0) for key in ("input", "valid", "rejected")}
+    return {
+        key: sum(counts[key] for counts in by_input.values())
+        for key in ("input", "valid", "rejected")
+    }
 
 
 def _watermark(progress: Any) -> str | None:

@@ -1,0 +1,158 @@
+"""ride_pickups_join's stream-stream join, micro-batch by micro-batch, with expected rows by hand.
+
+Every test runs the job's own join (:func:`join_rides_with_pickups`) through the StreamDriver with
+two inputs. Settings: a pickup matches a ride within 10 minutes of its dropoff, both watermarks 5
+minutes, so the watermark after a batch is (latest event time seen on the slower side) - 5 min.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from ridestream.jobs.ride_pickups_join import JoinSettings, join_rides_with_pickups, pickup_schema
+from ridestream.schemas import ride_schema
+from ridestream.testing import StreamDriver
+
+INPUTS = {"rides": ride_schema(), "pickups": pickup_schema()}
+ZONE = 100
+
+
+def at(clock: str) -> datetime:
+    return datetime.fromisoformat(f"2024-03-01 {clock}:00")
+
+
+def ride(pickup: str, dropoff: str, zone: int = ZONE, vendor: int = 1) -> dict:
+    return {
+        "VendorID": vendor,
+        "tpep_pickup_datetime": at(pickup),
+        "tpep_dropoff_datetime": at(dropoff),
+        "PULocationID": 1,
+        "DOLocationID": zone,
+        "total_amount": 20.0,
+    }
+
+
+def pickup(time: str, zone: int = ZONE) -> dict:
+    return {"PULocationID": zone, "tpep_pickup_datetime": at(time)}
+
+
+def joined(dropoff: str, pickup_time: str | None, zone: int = ZONE, vendor: int = 1) -> tuple:
+    """An expected VendorInfo row: VendorID, PULocationID, pickup_datetime, last_dropoff."""
+    return (vendor, zone, at(pickup_time) if pickup_time else None, at(dropoff))
+
+
+def driver(spark, how: str = "inner") -> StreamDriver:
+    spec = JoinSettings(
+        how=how, within="10 minutes", rides_watermark="5 minutes", pickups_watermark="5 minutes"
+    )
+    return StreamDriver(
+        spark, lambda s: join_rides_with_pickups(s["rides"], s["pickups"], spec), inputs=INPUTS
+    )
+
+
+def test_a_pickup_within_10_minutes_of_the_dropoff_matches_before_or_after_it(spark):
+    with driver(spark) as join:
+        step = join.push(
+            {
+                "rides": [ride("10:00", "10:20")],
+                "pickups": [
+                    pickup("10:29"),  # 9 minutes after the dropoff
+                    pickup("10:12"),  # 8 minutes before: a pickup waiting already
+                    pickup("10:30"),  # exactly 10 minutes: the bound is inclusive
+                    pickup("10:31"),  # 11 minutes after: no match
+                    pickup("10:09"),  # 11 minutes before: no match
+                    pickup("10:21", zone=ZONE + 1),  # another zone: no match
+                ],
+            }
+        )
+    step.assert_emitted(
+        [joined("10:20", "10:29"), joined("10:20", "10:12"), joined("10:20", "10:30")]
+    )
+
+
+def test_a_pickup_arriving_in_a_later_batch_still_matches_a_ride_in_state(spark):
+    with driver(spark) as join:
+        first = join.push({"rides": [ride("10:00", "10:20")], "pickups": [pickup("10:00", 9)]})
+        second = join.push({"pickups": [pickup("10:25")]})
+    assert first.emitted == []
+    second.assert_emitted([joined("10:20", "10:25")])
+
+
+def test_duplicates_on_both_sides_give_every_pair(spark):
+    with driver(spark) as join:
+        step = join.push(
+            {
+                "rides": [ride("10:00", "10:20", vendor=1), ride("10:00", "10:20", vendor=1)],
+                "pickups": [pickup("10:25"), pickup("10:25")],
+            }
+        )
+    step.assert_emitted([joined("10:20", "10:25")] * 4)
+
+
+def test_a_pickup_behind_the_watermark_is_dropped_and_counted(spark):
+    with driver(spark) as join:
+        # A long trip: dropoff 10:50, in state until the watermark passes 11:00.
+        first = join.push(
+            {
+                "rides": [ride("10:00", "10:50"), ride("11:00", "11:05", zone=5)],
+                "pickups": [pickup("11:00", zone=7)],
+            }
+        )
+        assert first.watermark == at("10:55")
+        # 10:52 would match (2 minutes after the dropoff, the ride still in state) but it is
+        # behind the watermark: dropped. 10:58 is not, and matches.
+        late = join.push({"pickups": [pickup("10:52"), pickup("10:58")]})
+    assert late.late_rows and [row.tpep_pickup_datetime for row in late.late_rows] == [at("10:52")]
+    assert late.dropped_by_watermark == 1
+    late.assert_emitted([joined("10:50", "10:58")])
+
+
+def test_left_outer_emits_an_unmatched_ride_only_once_the_watermark_passes_it(spark):
+    with driver(spark, how="left_outer") as join:
+        steps = [
+            join.push({"rides": [ride("10:00", "10:20")], "pickups": [pickup("10:00", zone=9)]}),
+            # Watermark 10:25: the ride (dropoff 10:20) could still meet a pickup up to 10:30.
+            join.push(
+                {"rides": [ride("10:30", "10:35", zone=5)], "pickups": [pickup("10:30", zone=9)]}
+            ),
+            # Watermark 10:35: no pickup at or before 10:30 can come any more.
+            join.push(
+                {"rides": [ride("10:40", "10:45", zone=5)], "pickups": [pickup("10:40", zone=9)]}
+            ),
+        ]
+    assert [step.watermark for step in steps] == [at("09:55"), at("10:25"), at("10:35")]
+    assert steps[0].emitted == [] and steps[1].emitted == []
+    steps[2].assert_emitted([joined("10:20", None)])
+
+
+def test_left_outer_emits_a_matched_ride_once_and_never_as_unmatched(spark):
+    with driver(spark, how="left_outer") as join:
+        steps = [
+            join.push({"rides": [ride("10:00", "10:20")], "pickups": [pickup("10:25")]}),
+            join.push({"rides": [ride("11:00", "11:05", zone=5)], "pickups": [pickup("11:00", 9)]}),
+        ]
+    steps[0].assert_emitted([joined("10:20", "10:25")])
+    # The watermark passed the ride (10:55): it leaves state without a null row.
+    assert steps[1].watermark == at("10:55")
+    steps[1].assert_emitted([])
+
+
+def test_join_state_stops_growing_once_the_watermark_moves_past_old_rides(spark):
+    state = []
+    with driver(spark) as join:
+        for batch in range(8):
+            minute = 10 * batch
+            hour, rest = divmod(minute, 60)
+            time = f"{10 + hour:02d}:{rest:02d}"
+            end = f"{10 + hour:02d}:{rest + 3:02d}"
+            step = join.push(
+                {
+                    "rides": [ride(time, end, zone=z) for z in range(1, 6)],
+                    "pickups": [pickup(time, zone=z) for z in range(50, 55)],
+                }
+            )
+            state.append(step.state_rows)
+    # 80 rows went in. After batch b (at time T) the watermark is T - 5 minutes: a ride leaves
+    # state once its dropoff is behind T - 15, a pickup once its time is; batch b - 2's rows
+    # (T - 20, dropoff T - 17) have, batch b - 1's (T - 10, dropoff T - 7) have not.
+    assert state == [10] + [20] * 7, state
