@@ -9,21 +9,26 @@ Semantics (Spark's stream-stream join; the course's Kafka Streams join differs a
 
 - Join key: ``rides.DOLocationID = pickups.PULocationID``; time condition:
   ``dropoff - within <= pickup_time <= dropoff + within``. Kafka Streams' JoinWindows of 20
-  minutes with a 10-minute filter is the same condition, evaluated once per pair here.
-- Watermarks on both sides, each on its stream's own event time: a ride's pickup time (rides arrive
-  in that order), a pickup's time. Spark keeps one watermark per query, the *minimum* of the two.
-  An input row older than the watermark of the previous batch is dropped (Spark counts it in
+  minutes with a 10-minute filter is the same condition, evaluated once per pair here. Every
+  pair matches: two pickups in a ride's range are two rows (as in Kafka Streams).
+- Watermarks on both sides, each on its stream's own event time: a ride's *pickup* time (rides
+  arrive in that order; their dropoffs are out of order by as much as trips differ in length), a
+  pickup's time. Spark keeps one watermark per query, the *minimum* of the two. An input row older
+  than the watermark of the previous batch is dropped (Spark counts it in
   ``numRowsDroppedByWatermark``): a late ride or a late pickup never joins.
-- Bounded state: a ride is dropped from state once ``dropoff + within`` is behind the watermark (no
-  later pickup can match it), a pickup once ``pickup_time + within`` is. Spark derives both from
-  the condition; for the pickups it needs a bound against the rides' watermarked column, hence the
-  extra ``pickup_time >= ride_pickup_time - within`` in the condition: implied by the dropoff
-  bound for every valid ride (the parser rejects a dropoff before its pickup), so it changes no
-  result, only lets Spark forget old pickups.
+- Bounded state. Spark forgets a side's rows by that side's watermarked column, with a bound it
+  solves from the condition; a bound on the dropoff does not count for the rides, whose
+  watermark is on their pickup time. So the condition has two more terms, both true of every pair
+  the dropoff bound admits when trips last at most ``join.max_trip`` (3 hours by default):
+  ``pickup_time <= ride_pickup + max_trip + within`` (a ride leaves state once the watermark is
+  past its pickup + max_trip + within) and ``pickup_time >= ride_pickup - within`` (true of every
+  valid ride, whose dropoff is not before its pickup; a pickup leaves state once the watermark is
+  past its time + within). The one rule they add: a ride longer than ``max_trip`` meets no pickup
+  later than ``max_trip + within`` after its start.
 - ``--how left_outer``: a ride that met no pickup is emitted once, with ``pickup_datetime`` null,
-  when it leaves state, i.e. only after the watermark has passed ``dropoff + within``. Matches
-  are emitted in the batch that sees both sides.
-- Every pair matches: two pickups in a ride's range are two rows (as in Kafka Streams).
+  when it leaves state: after the watermark has passed its pickup + max_trip + within (not its
+  dropoff + within: Spark can only judge a ride by its watermarked column). Matches are emitted
+  in the batch that sees both sides.
 
     ./spark-submit.sh jobs/ride_pickups_join.py                         # console, until Ctrl-C
     ./spark-submit.sh jobs/ride_pickups_join.py --how left_outer --trigger available-now
@@ -96,18 +101,20 @@ class JoinSettings:
 
     ``within``: a ride and a pickup match when the pickup is at most this long before or after
     the ride's dropoff. ``rides_watermark`` / ``pickups_watermark``: how late (in event time) a
-    ride or a pickup may arrive and still join; together with ``within`` they bound the state.
+    ride or a pickup may arrive and still join. ``max_trip``: the longest trip the join waits
+    for; with ``within`` and the watermarks it bounds the state (the module docstring).
     """
 
     how: str = "inner"
     within: str = "10 minutes"
     rides_watermark: str = "10 minutes"
     pickups_watermark: str = "10 minutes"
+    max_trip: str = "3 hours"
 
     def __post_init__(self) -> None:
         if self.how not in JOIN_KINDS:
             raise ConfigError(f"join.how {self.how!r}: choose one of {', '.join(JOIN_KINDS)}")
-        for name in ("within", "rides_watermark", "pickups_watermark"):
+        for name in ("within", "rides_watermark", "pickups_watermark", "max_trip"):
             value = getattr(self, name)
             try:
                 parse_duration(value)
@@ -162,6 +169,14 @@ FLAGS: tuple[Override, ...] = (
         group="join",
     ),
     Override(
+        "--max-trip",
+        "job.join.max_trip",
+        "the longest trip the join waits for: a ride leaves the join's state once the "
+        "watermark passes its pickup + this + --within",
+        metavar="DURATION",
+        group="join",
+    ),
+    Override(
         "--rides-watermark",
         "job.join.rides_watermark",
         "how late a ride may arrive (by its pickup time) and still join",
@@ -182,7 +197,7 @@ FLAGS: tuple[Override, ...] = (
 
 
 def _interval(duration: str) -> F.Column:
-    """Return ``duration`` as a SQL interval literal (what Spark's join-state analysis reads)."""
+    """Return ``duration`` as an interval literal, a form Spark's join-state analysis reads."""
     seconds = parse_duration(duration).total_seconds()
     return F.expr(f"INTERVAL {seconds:.6f} SECONDS")
 
@@ -200,6 +215,7 @@ def join_rides_with_pickups(rides: DataFrame, pickups: DataFrame, spec: JoinSett
         Kind, time bound and watermarks (the module docstring has the semantics).
     """
     within = _interval(spec.within)
+    longest = _interval(spec.max_trip)
     ride_side = (
         rides.select(
             F.col("VendorID"),
@@ -218,8 +234,9 @@ def join_rides_with_pickups(rides: DataFrame, pickups: DataFrame, spec: JoinSett
         (F.col("_pickup_zone") == F.col("_dropoff_zone"))
         & (F.col("_pickup_time") >= F.col("_dropoff_time") - within)
         & (F.col("_pickup_time") <= F.col("_dropoff_time") + within)
-        # Implied by the line above (a valid ride's dropoff is not before its pickup); it is what
-        # lets Spark drop pickups from state (see the module docstring).
+        # Bounds on the rides' watermarked column, implied by the two above for trips up to
+        # max_trip: what lets Spark drop rides and pickups from state (the module docstring).
+        & (F.col("_pickup_time") <= F.col("_ride_time") + longest + within)
         & (F.col("_pickup_time") >= F.col("_ride_time") - within)
     )
     joined = ride_side.join(pickup_side, on=condition, how=spec.how)
@@ -359,6 +376,7 @@ class RidePickupsJoin(Job):
                 "topics": [options.source.topic, options.pickups.topic],
                 "how": join.how,
                 "within": join.within,
+                "max_trip": join.max_trip,
                 "watermarks": [join.rides_watermark, join.pickups_watermark],
                 "sink": sink_target(options.sink),
                 "shuffle_partitions": settings.spark.shuffle_partitions,

@@ -1,8 +1,10 @@
 """ride_pickups_join's stream-stream join, micro-batch by micro-batch, with expected rows by hand.
 
 Every test runs the job's own join (:func:`join_rides_with_pickups`) through the StreamDriver with
-two inputs. Settings: a pickup matches a ride within 10 minutes of its dropoff, both watermarks 5
-minutes, so the watermark after a batch is (latest event time seen on the slower side) - 5 min.
+two inputs. Settings: a pickup matches a ride within 10 minutes of its dropoff, trips last at most
+30 minutes, both watermarks 5 minutes, so the watermark after a batch is (latest event time seen
+on the slower side) - 5 min. A ride leaves state once the watermark passes its pickup + 40
+minutes (max trip + within), a pickup once it passes the pickup's time + 10 minutes.
 """
 
 from __future__ import annotations
@@ -43,7 +45,11 @@ def joined(dropoff: str, pickup_time: str | None, zone: int = ZONE, vendor: int 
 
 def driver(spark, how: str = "inner") -> StreamDriver:
     spec = JoinSettings(
-        how=how, within="10 minutes", rides_watermark="5 minutes", pickups_watermark="5 minutes"
+        how=how,
+        within="10 minutes",
+        max_trip="30 minutes",
+        rides_watermark="5 minutes",
+        pickups_watermark="5 minutes",
     )
     return StreamDriver(
         spark, lambda s: join_rides_with_pickups(s["rides"], s["pickups"], spec), inputs=INPUTS
@@ -91,10 +97,10 @@ def test_duplicates_on_both_sides_give_every_pair(spark):
 
 def test_a_pickup_behind_the_watermark_is_dropped_and_counted(spark):
     with driver(spark) as join:
-        # A long trip: dropoff 10:50, in state until the watermark passes 11:00.
+        # Watermark 10:55 after this: the first ride (pickup 10:30) stays in state until 11:10.
         first = join.push(
             {
-                "rides": [ride("10:00", "10:50"), ride("11:00", "11:05", zone=5)],
+                "rides": [ride("10:30", "10:50"), ride("11:00", "11:05", zone=5)],
                 "pickups": [pickup("11:00", zone=7)],
             }
         )
@@ -111,16 +117,17 @@ def test_left_outer_emits_an_unmatched_ride_only_once_the_watermark_passes_it(sp
     with driver(spark, how="left_outer") as join:
         steps = [
             join.push({"rides": [ride("10:00", "10:20")], "pickups": [pickup("10:00", zone=9)]}),
-            # Watermark 10:25: the ride (dropoff 10:20) could still meet a pickup up to 10:30.
+            # Watermark 10:25: the ride (pickup 10:00) stays in state until 10:40 (no pickup can
+            # match it after its dropoff + 10 = 10:30, but Spark judges rides by their pickup).
             join.push(
                 {"rides": [ride("10:30", "10:35", zone=5)], "pickups": [pickup("10:30", zone=9)]}
             ),
-            # Watermark 10:35: no pickup at or before 10:30 can come any more.
+            # Watermark 10:45: past 10:40, the ride leaves state, unmatched.
             join.push(
-                {"rides": [ride("10:40", "10:45", zone=5)], "pickups": [pickup("10:40", zone=9)]}
+                {"rides": [ride("10:50", "10:55", zone=5)], "pickups": [pickup("10:50", zone=9)]}
             ),
         ]
-    assert [step.watermark for step in steps] == [at("09:55"), at("10:25"), at("10:35")]
+    assert [step.watermark for step in steps] == [at("09:55"), at("10:25"), at("10:45")]
     assert steps[0].emitted == [] and steps[1].emitted == []
     steps[2].assert_emitted([joined("10:20", None)])
 
@@ -153,6 +160,6 @@ def test_join_state_stops_growing_once_the_watermark_moves_past_old_rides(spark)
             )
             state.append(step.state_rows)
     # 80 rows went in. After batch b (at time T) the watermark is T - 5 minutes: a ride leaves
-    # state once its dropoff is behind T - 15, a pickup once its time is; batch b - 2's rows
-    # (T - 20, dropoff T - 17) have, batch b - 1's (T - 10, dropoff T - 7) have not.
-    assert state == [10] + [20] * 7, state
+    # state once its pickup is behind T - 45 (batch b - 5's have, b - 4's have not: 5 batches of
+    # rides stay), a pickup once its time is behind T - 15 (b - 2's have, b - 1's not: 2 stay).
+    assert state == [10, 20, 25, 30, 35, 35, 35, 35], state
