@@ -57,42 +57,39 @@ def driver(spark, how: str = "inner") -> StreamDriver:
 
 
 def test_a_pickup_within_10_minutes_of_the_dropoff_matches_before_or_after_it(spark):
+    other = ZONE + 1
     with driver(spark) as join:
-        step = join.push(
+        first = join.push(
             {
-                "rides": [ride("10:00", "10:20")],
+                "rides": [
+                    ride("10:00", "10:20"),
+                    # Duplicates on both sides, in another zone: every pair, 2 x 2 rows.
+                    ride("10:00", "10:20", zone=other, vendor=2),
+                    ride("10:00", "10:20", zone=other, vendor=2),
+                ],
                 "pickups": [
                     pickup("10:29"),  # 9 minutes after the dropoff
                     pickup("10:12"),  # 8 minutes before: a pickup waiting already
                     pickup("10:30"),  # exactly 10 minutes: the bound is inclusive
                     pickup("10:31"),  # 11 minutes after: no match
                     pickup("10:09"),  # 11 minutes before: no match
-                    pickup("10:21", zone=ZONE + 1),  # another zone: no match
+                    pickup("10:21", zone=ZONE + 2),  # a zone no ride dropped off in
+                    pickup("10:25", zone=other),
+                    pickup("10:25", zone=other),
                 ],
             }
         )
-    step.assert_emitted(
-        [joined("10:20", "10:29"), joined("10:20", "10:12"), joined("10:20", "10:30")]
+        # A pickup in a later batch meets the ride still in state.
+        later = join.push({"pickups": [pickup("10:27")]})
+    first.assert_emitted(
+        [
+            joined("10:20", "10:29"),
+            joined("10:20", "10:12"),
+            joined("10:20", "10:30"),
+            *[joined("10:20", "10:25", zone=other, vendor=2)] * 4,
+        ]
     )
-
-
-def test_a_pickup_arriving_in_a_later_batch_still_matches_a_ride_in_state(spark):
-    with driver(spark) as join:
-        first = join.push({"rides": [ride("10:00", "10:20")], "pickups": [pickup("10:00", 9)]})
-        second = join.push({"pickups": [pickup("10:25")]})
-    assert first.emitted == []
-    second.assert_emitted([joined("10:20", "10:25")])
-
-
-def test_duplicates_on_both_sides_give_every_pair(spark):
-    with driver(spark) as join:
-        step = join.push(
-            {
-                "rides": [ride("10:00", "10:20", vendor=1), ride("10:00", "10:20", vendor=1)],
-                "pickups": [pickup("10:25"), pickup("10:25")],
-            }
-        )
-    step.assert_emitted([joined("10:20", "10:25")] * 4)
+    later.assert_emitted([joined("10:20", "10:27")])
 
 
 def test_a_pickup_behind_the_watermark_is_dropped_and_counted(spark):
@@ -116,32 +113,29 @@ def test_a_pickup_behind_the_watermark_is_dropped_and_counted(spark):
 def test_left_outer_emits_an_unmatched_ride_only_once_the_watermark_passes_it(spark):
     with driver(spark, how="left_outer") as join:
         steps = [
-            join.push({"rides": [ride("10:00", "10:20")], "pickups": [pickup("10:00", zone=9)]}),
-            # Watermark 10:25: the ride (pickup 10:00) stays in state until 10:40 (no pickup can
-            # match it after its dropoff + 10 = 10:30, but Spark judges rides by their pickup).
+            # Two rides: the one in zone 100 meets no pickup, the one in zone 7 meets one.
+            join.push(
+                {
+                    "rides": [ride("10:00", "10:20"), ride("10:00", "10:20", zone=7)],
+                    "pickups": [pickup("10:00", zone=9), pickup("10:25", zone=7)],
+                }
+            ),
+            # Watermark 10:25: the lone ride (pickup 10:00) stays in state until 10:40 (no
+            # pickup can match it after its dropoff + 10 = 10:30, but Spark judges rides by
+            # their pickup time).
             join.push(
                 {"rides": [ride("10:30", "10:35", zone=5)], "pickups": [pickup("10:30", zone=9)]}
             ),
-            # Watermark 10:45: past 10:40, the ride leaves state, unmatched.
+            # Watermark 10:45: past 10:40, both rides leave state; only the unmatched one is
+            # emitted, with no pickup.
             join.push(
                 {"rides": [ride("10:50", "10:55", zone=5)], "pickups": [pickup("10:50", zone=9)]}
             ),
         ]
     assert [step.watermark for step in steps] == [at("09:55"), at("10:25"), at("10:45")]
-    assert steps[0].emitted == [] and steps[1].emitted == []
+    steps[0].assert_emitted([joined("10:20", "10:25", zone=7)])
+    assert steps[1].emitted == []
     steps[2].assert_emitted([joined("10:20", None)])
-
-
-def test_left_outer_emits_a_matched_ride_once_and_never_as_unmatched(spark):
-    with driver(spark, how="left_outer") as join:
-        steps = [
-            join.push({"rides": [ride("10:00", "10:20")], "pickups": [pickup("10:25")]}),
-            join.push({"rides": [ride("11:00", "11:05", zone=5)], "pickups": [pickup("11:00", 9)]}),
-        ]
-    steps[0].assert_emitted([joined("10:20", "10:25")])
-    # The watermark passed the ride (10:55): it leaves state without a null row.
-    assert steps[1].watermark == at("10:55")
-    steps[1].assert_emitted([])
 
 
 def test_join_state_stops_growing_once_the_watermark_moves_past_old_rides(spark):
