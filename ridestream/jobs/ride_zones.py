@@ -8,9 +8,9 @@ the job adds one join. A ride whose zone the lookup lacks is counted under borou
 (never dropped; :mod:`ridestream.zones` says why and how).
 
 Why a job and not a ``--enrich zones`` option of ride_windows: the group keys are the lookup's
-columns, which ride_windows validates against the ride schema, and the lookup file is part of the
-query's shape (recorded with its checkpoint); a job of its own keeps both out of ride_windows'
-options and checkpoints.
+columns, which ride_windows validates against the ride schema, and a run by borough must not
+resume a run by zone id; a job of its own keeps both out of ride_windows' options and checkpoints
+(docs/joins.md).
 
     ./spark-submit.sh jobs/ride_zones.py                          # per borough, console
     ./spark-submit.sh jobs/ride_zones.py --group-by zone --window '10 minutes'
