@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import sys
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -38,6 +38,8 @@ class QueryTotals:
     valid: int = 0
     rejected: int = 0
     counted: bool = False
+    # Several inputs' counts one by one: {input: {"input": n, "valid": n, "rejected": n}}.
+    by_input: dict[str, dict[str, int]] = field(default_factory=dict)
     stateful: bool = False  # it has a state operator (so rows can be dropped behind a watermark)
 
 
@@ -61,13 +63,35 @@ def offsets_behind(source: Any) -> int | None:
     return behind
 
 
+def counts_by_input(progress: Any) -> dict[str, dict[str, int]]:
+    """Return the batch's observed record counts (input, valid, rejected) by input.
+
+    A job of one input observes them as ``records`` (its input is named ''); a job of several
+    as ``records.<input>`` each (ride_pickups_join: ``records.rides``, ``records.pickups``).
+    """
+    counts = {}
+    for name, observed in (progress.observedMetrics or {}).items():
+        if name != ACCOUNTING and not name.startswith(f"{ACCOUNTING}."):
+            continue
+        values = observed.asDict() if hasattr(observed, "asDict") else dict(observed)
+        counts[name.removeprefix(ACCOUNTING).removeprefix(".")] = {
+            key: int(values.get(key) or 0) for key in ("input", "valid", "rejected")
+        }
+    return counts
+
+
 def observed_counts(progress: Any) -> dict[str, int] | None:
-    """Return the batch's observed record counts (input, valid, rejected), if it has them."""
-    observed = (progress.observedMetrics or {}).get(ACCOUNTING)
-    if observed is None:
+    """Return the batch's observed record counts (input, valid, rejected), if it has them.
+
+    Several inputs' counts are added up (:func:`counts_by_input` has them one by one).
+    """
+    by_input = counts_by_input(progress)
+    if not by_input:
         return None
-    values = observed.asDict() if hasattr(observed, "asDict") else dict(observed)
-    return {key: int(values.get(key) or 0) for key in ("input", "valid", "rejected")}
+    return {
+        key: sum(counts[key] for counts in by_input.values())
+        for key in ("input", "valid", "rejected")
+    }
 
 
 def _watermark(progress: Any) -> str | None:
@@ -89,6 +113,16 @@ def format_progress(progress: Any) -> str:
     counts = observed_counts(progress)
     if counts is not None:
         parts[0] += f" = {counts['valid']:,} valid + {counts['rejected']:,} rejected"
+    by_input = {name: c for name, c in counts_by_input(progress).items() if name}
+    if by_input:
+        parts[0] += (
+            " ("
+            + "; ".join(
+                f"{name} {c['input']:,} = {c['valid']:,} + {c['rejected']:,}"
+                for name, c in by_input.items()
+            )
+            + ")"
+        )
     watermark = _watermark(progress)
     if watermark:
         parts.append(f"watermark {watermark.replace('T', ' ').rstrip('Z')[:19]}")
@@ -157,6 +191,11 @@ class ProgressReporter(StreamingQueryListener):
                 totals.counted = True
                 totals.valid += counts["valid"]
                 totals.rejected += counts["rejected"]
+            for source, source_counts in counts_by_input(progress).items():
+                if source:
+                    kept = totals.by_input.setdefault(source, dict.fromkeys(source_counts, 0))
+                    for key, value in source_counts.items():
+                        kept[key] += value
             self.last_batch[name] = progress.batchId
             if self.show is None or name in self.show:
                 print(format_progress(progress), file=self.stream, flush=True)
@@ -177,6 +216,15 @@ class ProgressReporter(StreamingQueryListener):
         counted = (
             f" ({totals.valid:,} valid, {totals.rejected:,} rejected)" if totals.counted else ""
         )
+        if totals.by_input:
+            counted = (
+                counted.removesuffix(")")
+                + "".join(
+                    f"; {name} {c['input']:,}: {c['valid']:,} valid, {c['rejected']:,} rejected"
+                    for name, c in totals.by_input.items()
+                )
+                + ")"
+            )
         # A query without state (the parse stage) drops nothing behind a watermark; a stateful
         # one that has not run a batch yet still says so.
         dropped = (

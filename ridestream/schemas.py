@@ -96,12 +96,13 @@ def ride_schema() -> T.StructType:
     return struct_type("ride")
 
 
-def ride_window_schema(group_by: tuple[str, ...]) -> T.StructType:
+def ride_window_schema(group_by: tuple[str, ...], keys: T.StructType | None = None) -> T.StructType:
     """Return the schema of ride_windows' output: window bounds, group keys, then aggregates.
 
-    Group keys are typed as in the ride schema, so any ride field can be a key.
+    Group keys are typed as in the ride schema, so any ride field can be a key; ``keys`` gives
+    the fields they are taken from instead (rides with more columns: a zone's borough).
     """
-    rides = ride_schema()
+    rides = keys or ride_schema()
     windows = struct_type("ride_window")
     unknown = [name for name in group_by if name not in rides.fieldNames()]
     if unknown:

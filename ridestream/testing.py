@@ -17,6 +17,14 @@ rows the stateful operator dropped, and the number of rows held in state::
         step = driver.push([ride("2024-01-01 10:16:00")])   # watermark -> 10:11:00
         step.assert_emitted([{"window_start": ..., "ride_count": 2, ...}])
 
+A transformation of several streams (a stream-stream join) names its inputs and their schemas;
+it is given a dict of streams, and each push is a dict of rows per input (an input left out gets
+no rows in that micro-batch)::
+
+    inputs = {"rides": ride_schema(), "pickups": struct_type("pickup_location")}
+    with StreamDriver(spark, lambda s: join(s["rides"], s["pickups"]), inputs=inputs) as driver:
+        step = driver.push({"rides": [ride(...)], "pickups": [pickup(...)]})
+
 Semantics worth knowing (they are Spark's, not the driver's):
 
 * The watermark is computed at the end of a micro-batch from the largest event time seen, and
@@ -61,13 +69,22 @@ class _Batch(InputPartition):
 
 
 class _ScriptedStreamReader(DataSourceStreamReader):
-    """Offsets are batch numbers; batch ``n`` is the pickled file ``<dir>/<n>.pkl``."""
+    """Offsets are batch numbers; batch ``n`` is the pickled file ``<dir>/<n>.pkl``.
 
-    def __init__(self, directory: str) -> None:
+    The number of batches pushed is the ``counter`` file's, written once every input's batch
+    file is in place: the inputs of one push are always read in the same micro-batch.
+    """
+
+    def __init__(self, directory: str, counter: str) -> None:
         self.directory = directory
+        self.counter = counter
 
     def _available(self) -> int:
-        return sum(1 for name in os.listdir(self.directory) if name.endswith(".pkl"))
+        try:
+            with open(self.counter) as handle:
+                return int(handle.read() or 0)
+        except FileNotFoundError:
+            return 0
 
     def initialOffset(self) -> dict:  # noqa: N802 - Spark's API name
         return {"batch": 0}
@@ -101,7 +118,7 @@ class ScriptedSource(DataSource):
 
     def streamReader(self, schema: T.StructType) -> DataSourceStreamReader:  # noqa: N802
         """Return the reader over the driver's batch directory."""
-        return _ScriptedStreamReader(self.options["path"])
+        return _ScriptedStreamReader(self.options["path"], self.options["counter"])
 
 
 @dataclass(frozen=True)
@@ -186,9 +203,12 @@ class StreamDriver:
     spark
         The session to run in (the project's :func:`ridestream.session.build_session`, or any).
     transform
-        ``DataFrame -> DataFrame``: the code under test, given the streaming input.
+        ``DataFrame -> DataFrame``: the code under test, given the streaming input (with
+        ``inputs``: a dict of the streaming inputs by name).
     schema
         Schema of the pushed rows; defaults to the declared ride schema (``schemas/ride.avsc``).
+    inputs
+        Several inputs instead of one: their schemas by name (``schema`` is then ignored).
     output_mode
         ``append``, ``update`` or ``complete``, as the job would use.
     event_time
@@ -205,26 +225,33 @@ class StreamDriver:
         schema: T.StructType | None = None,
         output_mode: str = "append",
         event_time: str = PICKUP_TIME,
+        inputs: Mapping[str, T.StructType] | None = None,
     ) -> None:
         self.spark = spark
         self.schema = schema or ride_schema()
         self.output_mode = output_mode
         self.event_time = event_time
+        self._inputs = dict(inputs) if inputs else {"": self.schema}
         self._workdir = Path(tempfile.mkdtemp(prefix="ridestream-driver-"))
         self._batches_dir = self._workdir / "batches"
-        self._batches_dir.mkdir()
+        self._counter = self._workdir / "pushed"
         self._pushed = 0
         self._outputs: dict[int, list[Row]] = {}
         self._seen_batches = -1
         self._watermark: datetime | None = None
         self._register(spark)
-        stream = (
-            spark.readStream.format(SOURCE_NAME)
-            .option("path", str(self._batches_dir))
-            .option("schema_json", self.schema.json())
-            .load()
-        )
-        self._output = transform(stream)
+        streams = {}
+        for index, (name, input_schema) in enumerate(self._inputs.items()):
+            directory = self._batches_dir / str(index)
+            directory.mkdir(parents=True)
+            streams[name] = (
+                spark.readStream.format(SOURCE_NAME)
+                .option("path", str(directory))
+                .option("counter", str(self._counter))
+                .option("schema_json", input_schema.json())
+                .load()
+            )
+        self._output = transform(streams if inputs else streams[""])
         self.query = (
             self._output.writeStream.outputMode(output_mode)
             .foreachBatch(self._collect)
@@ -243,8 +270,11 @@ class StreamDriver:
     def _collect(self, batch: DataFrame, batch_id: int) -> None:
         self._outputs[batch_id] = batch.collect()
 
-    def _row_tuple(self, row: Mapping[str, Any] | Row | Sequence[Any]) -> tuple:
-        names = self.schema.fieldNames()
+    def _row_tuple(
+        self, row: Mapping[str, Any] | Row | Sequence[Any], schema: T.StructType | None = None
+    ) -> tuple:
+        schema = schema or self.schema
+        names = schema.fieldNames()
         if isinstance(row, Row):
             row = row.asDict()
         if isinstance(row, Mapping):
@@ -256,45 +286,54 @@ class StreamDriver:
             raise ValueError(f"a tuple row needs {len(names)} values ({', '.join(names)})")
         else:
             values = list(row)
-        for index, spec in enumerate(self.schema.fields):
+        for index, spec in enumerate(schema.fields):
             if isinstance(values[index], str) and isinstance(spec.dataType, T.TimestampType):
                 values[index] = datetime.fromisoformat(values[index])
         missing = [
             spec.name
-            for spec, value in zip(self.schema.fields, values, strict=True)
+            for spec, value in zip(schema.fields, values, strict=True)
             if value is None and not spec.nullable
         ]
         if missing:
             raise ValueError(f"row has no value for required fields {missing}: {row!r}")
         return tuple(values)
 
-    def push(self, rows: Iterable[Mapping[str, Any] | Row | Sequence[Any]]) -> Step:
+    def push(
+        self,
+        rows: Iterable[Mapping[str, Any] | Row | Sequence[Any]]
+        | Mapping[str, Iterable[Mapping[str, Any] | Row | Sequence[Any]]],
+    ) -> Step:
         """Feed ``rows`` as one micro-batch, wait until it (and any follow-up) ran, report it.
 
         Rows are dicts, :class:`~pyspark.sql.Row` objects or tuples in schema order; timestamp
-        fields may be given as ISO strings ('2024-01-01 10:00:00'), read as UTC.
+        fields may be given as ISO strings ('2024-01-01 10:00:00'), read as UTC. A driver of
+        several inputs takes a dict of rows by input name.
         """
-        tuples = [self._row_tuple(row) for row in rows]
-        staging = self._workdir / f"{self._pushed}.tmp"
-        with open(staging, "wb") as handle:
-            pickle.dump(tuples, handle)
-        staging.rename(self._batches_dir / f"{self._pushed}.pkl")  # atomic: never half-read
-        self._pushed += 1
+        if set(self._inputs) == {""}:
+            by_input = {"": rows}
+        elif isinstance(rows, Mapping) and set(rows) <= set(self._inputs):
+            by_input = rows
+        else:
+            raise ValueError(f"push a dict of rows by input: {', '.join(self._inputs)}")
+        late: list[Row] = []
         watermark_before = self._watermark
+        for index, (name, schema) in enumerate(self._inputs.items()):
+            tuples = [self._row_tuple(row, schema) for row in by_input.get(name, [])]
+            staging = self._workdir / f"{self._pushed}.tmp"
+            with open(staging, "wb") as handle:
+                pickle.dump(tuples, handle)
+            # Atomic: never half-read.
+            staging.rename(self._batches_dir / str(index) / f"{self._pushed}.pkl")
+            late += self._late(tuples, schema, watermark_before)
+        self._pushed += 1
+        staging = self._workdir / "pushed.tmp"
+        staging.write_text(str(self._pushed))
+        staging.rename(self._counter)  # every input's batch is in place: Spark may read them
         self.query.processAllAvailable()
         progress = self._new_progress()
         new_ids = tuple(p.batchId for p in progress)
         self._seen_batches = max(new_ids, default=self._seen_batches)
         self._watermark = _watermark(progress[-1]) if progress else self._watermark
-        position = self.schema.fieldNames().index(self.event_time)
-        input_rows = [Row(**dict(zip(self.schema.fieldNames(), t, strict=True))) for t in tuples]
-        late = [
-            row
-            for row, values in zip(input_rows, tuples, strict=True)
-            if watermark_before is not None
-            and values[position] is not None
-            and values[position] < watermark_before
-        ]
         operators = [op for p in progress for op in p.stateOperators]
         return Step(
             batch_ids=new_ids,
@@ -309,6 +348,20 @@ class StreamDriver:
             output_schema=self._output.schema,
             spark=self.spark,
         )
+
+    def _late(
+        self, tuples: list[tuple], schema: T.StructType, watermark: datetime | None
+    ) -> list[Row]:
+        """Return the rows whose event time is earlier than ``watermark``."""
+        names = schema.fieldNames()
+        if watermark is None or self.event_time not in names:
+            return []
+        position = names.index(self.event_time)
+        return [
+            Row(**dict(zip(names, values, strict=True)))
+            for values in tuples
+            if values[position] is not None and values[position] < watermark
+        ]
 
     def _new_progress(self, timeout_s: float = 120.0) -> list[Any]:
         # Progress is posted when a trigger finishes; make sure every batch the sink saw has

@@ -61,8 +61,11 @@ def uses_panes(spec: WindowSettings, output_mode: str | None) -> bool:
 
 
 def _to_contract(windows: DataFrame, spec: WindowSettings) -> DataFrame:
-    """Select the ride_window contract (``schemas/ride_window.avsc``) from a ``window`` struct."""
-    contract = ride_window_schema(spec.group_by)
+    """Select the ride_window contract (``schemas/ride_window.avsc``) from a ``window`` struct.
+
+    Group keys keep the types they have in ``windows`` (ride fields, or columns a job added).
+    """
+    contract = ride_window_schema(spec.group_by, windows.schema)
     return (
         windows.withColumn("window_start", F.col("window.start"))
         .withColumn("window_end", F.col("window.end"))

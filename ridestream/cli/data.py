@@ -282,7 +282,8 @@ def add_commands(add: AddCommand) -> None:
         "--stream",
         choices=("rides", "pickup-locations"),
         default="rides",
-        help="what to generate (default: %(default)s)",
+        help="what to generate (default: %(default)s); pickup-locations are paired with the "
+        "rides of the same --seed, --start and --rate, some matching them (docs/joins.md)",
     )
     datagen.add_argument(
         "--rate", type=float, help="records per second of event time (default: profile)"

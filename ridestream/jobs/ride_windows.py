@@ -170,16 +170,25 @@ def build_writers(
 
 
 def writers_for(
-    windows: DataFrame, rejects: DataFrame, options: RideWindowsOptions, kafka: KafkaSettings
+    windows: DataFrame,
+    rejects: DataFrame,
+    options: RideWindowsOptions,
+    kafka: KafkaSettings,
+    name: str = NAME,
 ) -> dict[str, DataStreamWriter]:
-    """Return the unstarted writers of the job's two outputs (:func:`build_outputs`)."""
-    writers = {NAME: window_writer(windows, options.sink, kafka, options.window.group_by, NAME)}
+    """Return the unstarted writers of the job's two outputs (:func:`build_outputs`).
+
+    ``name`` names the windows query, and ``<name>_dead_letter`` the rejects' (another job that
+    windows rides the same way, ride_zones, passes its own).
+    """
+    writers = {name: window_writer(windows, options.sink, kafka, options.window.group_by, name)}
     # Rejects are a query of their own: a bad record must never stop the windows, and the
     # windows' output mode (update, say) must not decide how rejects are written. The price, in
     # one stage: each query reads and parses every record (bench/README.md measures it).
-    dead_letter = dead_letter_writer(rejects, options.dead_letter, kafka, DEAD_LETTER_QUERY)
+    dead_letter_query = f"{name}_dead_letter"
+    dead_letter = dead_letter_writer(rejects, options.dead_letter, kafka, dead_letter_query)
     if dead_letter is not None:
-        writers[DEAD_LETTER_QUERY] = dead_letter
+        writers[dead_letter_query] = dead_letter
     return writers
 
 

@@ -7,7 +7,9 @@ same generator serves a backfill of the past minutes, a live stream at "now", an
 A :class:`Mix` makes the stream realistic in the ways a stream job must survive: a fraction of
 rides out of order (within ``disorder``), a fraction late (older than ``late_by``, meant to be
 beyond the job's watermark), and a fraction of malformed records of several kinds. The second
-stream of the stream-join chapter, pickup locations, comes from the same generator.
+stream of the stream-join chapter, pickup locations, comes from the same generator, paired with its rides
+(:data:`PICKUP_PATTERN`): some pickups match their ride within the join's 10 minutes, some never
+can.
 """
 
 from __future__ import annotations
@@ -116,6 +118,31 @@ def encode_json(ride: dict) -> bytes:
 
 
 STREAMS = {"rides": "ride", "pickup-locations": "pickup_location"}
+
+# Pickup locations are paired with rides: the n-th pickup of a seed, start and rate is set against
+# the n-th ride the same generator makes for the rides stream (the same draws, so the same ride),
+# in a cycle of four (offsets from the ride's dropoff, and the zone):
+#   0: 4 minutes after its dropoff, in its dropoff zone    -> matches it (within 10 minutes)
+#   1: 6 minutes before its dropoff, in its dropoff zone   -> matches it (a pickup waiting first)
+#   2: 15 minutes after its dropoff, in its dropoff zone   -> never matches it (may match others)
+#   3: at its dropoff, in zone 264 (TLC "Unknown")         -> matches no ride: rides never go there
+PICKUP_PATTERN = (
+    (timedelta(minutes=4), None),
+    (timedelta(minutes=-6), None),
+    (timedelta(minutes=15), None),
+    (timedelta(0), 264),
+)
+
+
+def pickup_for(ride: dict, index: int) -> dict:
+    """Return the pickup location paired with ``ride``, the ``index``-th (:data:`PICKUP_PATTERN`)."""
+    offset, zone = PICKUP_PATTERN[index % len(PICKUP_PATTERN)]
+    return {
+        "PULocationID": zone or ride["DOLocationID"],
+        "tpep_pickup_datetime": ride["tpep_dropoff_datetime"] + offset,
+    }
+
+
 # The jobs reject these as not_json, not_utf8, missing_field:PULocationID, wrong_type:total_amount
 # and not_json (ridestream.parsing lists the reasons).
 MALFORMED_KINDS = ("not_json", "not_utf8", "missing_field", "wrong_type", "empty")
@@ -235,7 +262,7 @@ class RideGenerator:
             kind = "in_order"
         ride = make_ride(rng, pickup.replace(microsecond=0))
         if self.stream == "pickup-locations":
-            ride = {"PULocationID": ride["PULocationID"], "tpep_pickup_datetime": pickup}
+            ride = pickup_for(ride, self.index)
         self.index += 1
         return ride, kind
 
