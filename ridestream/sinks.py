@@ -175,8 +175,16 @@ def idempotent_writes(spark: SparkSession, app_id: str, batch_id: int) -> Iterat
 def merge_windows(path: str, group_by: tuple[str, ...], app_id: str):  # noqa: ANN201
     """Return a foreachBatch function that upserts a batch's windows into a Delta table.
 
-    A window is keyed by its bounds and group; an update replaces its aggregates (they are
-    running totals, not increments), so a window row always holds its latest value. Each batch
+    A window is keyed by its bounds and group (:func:`merge_results`).
+    """
+    return merge_results(path, ("window_start", "window_end", *group_by), app_id)
+
+
+def merge_results(path: str, keys: tuple[str, ...], app_id: str):  # noqa: ANN201
+    """Return a foreachBatch function that upserts a batch's results into a Delta table.
+
+    A result is keyed by ``keys`` (a window's bounds and group); an update replaces its aggregates
+    (they are running totals, not increments), so a row always holds its latest value. Each batch
     commits with Delta's idempotent-write identifiers (``txnAppId`` = this sink, ``txnVersion`` =
     the batch id): when a restarted query re-runs a batch that had already committed, Delta skips
     it. The settings go on the query's own session (each streaming query runs in a clone), so no
@@ -184,8 +192,8 @@ def merge_windows(path: str, group_by: tuple[str, ...], app_id: str):  # noqa: A
     """
     from delta.tables import DeltaTable
 
-    keys = ("window_start", "window_end", *group_by)
-    condition = " AND ".join(f"t.`{key}` <=> s.`{key}`" for key in keys)
+    # No keys: one row (an aggregate over everything), replaced by each batch's.
+    condition = " AND ".join(f"t.`{key}` <=> s.`{key}`" for key in keys) or "true"
 
     def merge(batch: DataFrame, batch_id: int) -> None:
         spark = batch.sparkSession

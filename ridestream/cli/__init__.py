@@ -3,7 +3,7 @@
 Run ``./rides --help`` (or ``rides --help`` inside the virtualenv) for the commands. One module
 per group: :mod:`~ridestream.cli.broker` (``kafka``, ``topics``), :mod:`~ridestream.cli.data`
 (``produce``, ``datagen``, ``consume``), :mod:`~ridestream.cli.show` (``show``),
-:mod:`~ridestream.cli.audit` (``balance``).
+:mod:`~ridestream.cli.audit` (``balance``), :mod:`~ridestream.cli.sql` (``sql``).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
-from ridestream.cli import audit, broker, data, show
+from ridestream.cli import audit, broker, data, show, sql
 from ridestream.cli.common import add_common_arguments
 from ridestream.errors import run_main
 
@@ -38,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_commands(add)
     show.add_commands(add)
     audit.add_commands(add)
+    sql.add_commands(add)
     return parser
 
 
