@@ -23,7 +23,7 @@ from ridestream import cli, runner
 from ridestream.jobs.stream_sql import JOB
 from ridestream.paths import PROJECT_ROOT
 from ridestream.sql import CreateTable, Select, parse_sql
-from tests.integration.helpers import encode_all
+from tests.integration.helpers import consume_all, encode_all
 from tests.integration.jobs import MALFORMED, MALFORMED_REASONS
 
 pytestmark = pytest.mark.integration
@@ -34,6 +34,7 @@ EPOCH = datetime(1970, 1, 1)
 # What ride_streams rejects: values that are not JSON objects (its columns are all optional, so
 # the record without a pickup time is a row of its own, with nulls).
 STREAM_REJECTS = ["not_json", "not_utf8"]
+TIPS_TOPIC = "sql_tips_per_hour"
 
 
 def streams_file(tmp_path, topic: str):
@@ -140,6 +141,9 @@ def test_every_sql_file_answers_its_question_over_the_rides_on_the_broker(
     topic, rides = rides_topic
     query, tables = as_tables()
     assert len(tables) == 7, tables
+    # hw3 once more, to a Kafka topic instead of a Delta table.
+    (hw3,) = parse_sql((SQL / "hw3_tips_per_hour.sql").read_text())
+    query += f";\nCREATE TABLE tips_to_kafka WITH (KAFKA_TOPIC='{TIPS_TOPIC}') AS {hw3.query}"
     profile = tmp_path / "test.toml"
     profile.write_text(
         f'[kafka]\nbootstrap_servers = "{kafka_broker.bootstrap_servers}"\n[embedded]\nkafka = false\n'
@@ -225,6 +229,15 @@ def test_every_sql_file_answers_its_question_over_the_rides_on_the_broker(
     for (start, _), members in hours.items():
         assert written[start][0] == pytest.approx(sum(r["tip_amount"] for r in members), abs=0.005)
         assert written[start][1] == len(members)
+
+    # hw3 on Kafka: keyed by the window (the GROUP BY); the latest record of a key is its value.
+    latest = {}
+    for message in consume_all(kafka_broker.bootstrap_servers, TIPS_TOPIC, len(hours)):
+        key, value = json.loads(message.key()), json.loads(message.value())
+        assert key == {"window_start": value["window_start"], "window_end": value["window_end"]}
+        start = datetime.fromisoformat(value["window_start"].removesuffix("Z"))
+        latest[start.replace(tzinfo=None)] = (value["tip_amount"], value["ride_count"])
+    assert latest == written
 
     # Rejects: each stream's, with its reason (rides: all three; ride_streams: not JSON objects).
     reasons = sorted(r.reason for r in table(spark, tmp_path / "rejects"))
