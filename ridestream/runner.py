@@ -82,12 +82,16 @@ class Job:
         The frozen dataclass of the job's options (see :mod:`ridestream.config`).
     flags
         The job's own flags; :data:`ridestream.config.SHARED_FLAGS` are added to them.
+    resumable
+        False when the checkpoint does not outlive the run (``rides sql``): a stop then says
+        nothing about resuming.
     """
 
     name: ClassVar[str]
     description: ClassVar[str]
     options: ClassVar[type]
     flags: ClassVar[tuple[Override, ...]] = ()
+    resumable: bool = True
 
     def input_topics(self, settings: Settings) -> list[str]:
         """Return the topics the job reads (they must exist before it starts)."""
@@ -310,7 +314,7 @@ def _run_stages(
     _say(
         f"{reported[-1]}: {'stopped' if stopped else 'finished'} after "
         f"{reporter.summary(reported[-1])}"
-        + ("; run again to resume from the checkpoint" if stopped else "")
+        + ("; run again to resume from the checkpoint" if stopped and job.resumable else "")
     )
     for line in job.results(settings):
         _say(f"{job.name}: {line}")

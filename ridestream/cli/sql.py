@@ -8,6 +8,7 @@ profile's starting offsets, as a fresh query.
 from __future__ import annotations
 
 import argparse
+import copy
 import shutil
 import tempfile
 
@@ -43,9 +44,11 @@ def cmd_sql(args: argparse.Namespace) -> int:
 
     if (args.query is None) == (args.file is None):
         raise ConfigError('give a query (rides sql "SELECT ...") or --file sql/x.sql')
+    job = copy.copy(JOB)
+    job.resumable = False  # its checkpoint is deleted below
     checkpoints = tempfile.mkdtemp(prefix="rides-sql-")
     try:
-        return runner.run(JOB, job_arguments(args, checkpoints))
+        return runner.run(job, job_arguments(args, checkpoints))
     finally:
         shutil.rmtree(checkpoints, ignore_errors=True)
 
