@@ -1,7 +1,7 @@
 """The joins' cost next to ride_windows on the same rides, in one run: rides/s and state rows.
 
-    ./bench/run joins                          # 100,000 rides at 0.2/s of event time, 2 rounds
-    ./bench/run joins --records 20000 --rounds 1
+    ./bench/run joins                          # 20,000 rides at 0.2/s of event time, 1 round
+    ./bench/run joins --records 50000 --rounds 2
 
 Three streaming queries, each the job's own builder (``build_outputs``) on the same records,
 trigger availableNow, Spark's ``noop`` sink (every row computed, nothing written):
@@ -78,9 +78,9 @@ def run_case(spark, name: str, build, inputs: list[Path], work: Path) -> tuple[f
 def main(argv: list[str] | None = None) -> int:
     """Run the three cases on the same rides and print the table for bench/README.md."""
     parser = argparse.ArgumentParser(prog="./bench/run joins", description=__doc__.split("\n")[0])
-    parser.add_argument("--records", type=int, default=100_000, help="rides (default 100000)")
+    parser.add_argument("--records", type=int, default=20_000, help="rides (default 20000)")
     parser.add_argument("--rate", type=float, default=0.2, help="rides per event-time second")
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=1)
     args = parser.parse_args(argv)
 
     spark = build_session(
