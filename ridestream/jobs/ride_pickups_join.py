@@ -157,7 +157,7 @@ FLAGS: tuple[Override, ...] = (
         "--how",
         "job.join.how",
         "inner (matched pairs) | left_outer (also rides no pickup met, once the watermark "
-        "has passed their dropoff + --within)",
+        "has passed their pickup + --max-trip + --within)",
         choices=JOIN_KINDS,
         group="join",
     ),
