@@ -376,7 +376,7 @@ def explain_spark_error(
     if "TABLE_OR_VIEW_NOT_FOUND" in condition + message:
         name = re.search(r"The table or view (`[^`]*`(?:\.`[^`]*`)*)", message)
         return SqlError(
-            f"{where}: no stream {name.group(1) if name else ''}: the streams are "
+            f"{where}: no stream or table {name.group(1) if name else ''}: there are "
             f"{', '.join(views)} (CREATE STREAM adds one)"
         )
     for marker, hint in _STREAMING_HINTS:

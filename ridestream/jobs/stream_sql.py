@@ -6,6 +6,9 @@ The course's ksqlDB chapter in Spark SQL (docs/sql.md). The statements of a ``.s
 - ``rides``: the valid rides of the rides topic, parsed against ``schemas/ride.avsc`` as in
   ride_windows (rejects go to the dead-letter sink), with ``event_time`` (the pickup) and the
   watermark of ``window.watermark``;
+- ``zones``: the TLC zone lookup (static: ``locationid``, ``borough``, ``zone``,
+  ``service_zone``; :mod:`ridestream.zones`), to join rides with, e.g. ``JOIN zones ON
+  rides.PULocationID = zones.locationid``;
 - each ``CREATE STREAM`` of the profile's ``streams`` files, and of the statements themselves.
 
 A plain ``SELECT`` prints its changes to the console (update mode when it aggregates, append when
@@ -77,10 +80,12 @@ from ridestream.sql import (
 )
 from ridestream.stack import Feed
 from ridestream.windows import EVENT_TIME, with_event_time
+from ridestream.zones import zones_frame
 
 NAME = "stream_sql"
 DEAD_LETTER_QUERY = f"{NAME}_dead_letter"
 RIDES_VIEW = "rides"
+ZONES_VIEW = "zones"
 OUTPUT_MODES = ("auto", "update", "append")
 
 
@@ -631,7 +636,8 @@ class StreamSql(Job):
         def build() -> dict[str, DataStreamWriter]:
             rejects = register_views(spark, settings, statements, read)
             views = {
-                name: spark.table(name).columns for name in [RIDES_VIEW, *self._streams(settings)]
+                name: spark.table(name).columns
+                for name in [RIDES_VIEW, ZONES_VIEW, *self._streams(settings)]
             }
             writers: dict[str, DataStreamWriter] = {}
             outputs = {str(output.path): output for output in self.outputs(settings)}
@@ -661,6 +667,11 @@ class StreamSql(Job):
         return [build]
 
 
+def register_zones(spark: SparkSession) -> None:
+    """Register the TLC zone lookup as the static view ``zones`` (small: Spark broadcasts it)."""
+    zones_frame(spark).createOrReplaceTempView(ZONES_VIEW)
+
+
 def register_views(
     spark: SparkSession, settings: Settings, statements: list[Parsed], read: dict[str, str]
 ) -> DataFrame | None:
@@ -674,6 +685,7 @@ def register_views(
         read_kafka_stream(spark, settings.kafka, options.source), options
     )
     rides.createOrReplaceTempView(RIDES_VIEW)
+    register_zones(spark)
     rejects = [ride_rejects] if RIDES_VIEW in read else []
     for statement in statements:
         if not isinstance(statement, CreateStream):

@@ -8,13 +8,21 @@ from __future__ import annotations
 
 import tempfile
 
+import pandas as pd
 import pytest
 from pyspark.sql import types as T
 
 from ridestream import runner
-from ridestream.jobs.stream_sql import JOB, build_result, grouping_columns, rides_view
+from ridestream.jobs.stream_sql import (
+    JOB,
+    build_result,
+    grouping_columns,
+    register_zones,
+    rides_view,
+)
 from ridestream.sql import SqlError, parse_sql
 from ridestream.testing import SOURCE_NAME, ScriptedSource
+from ridestream.zones import ZONES_FILE
 
 KAFKA_RECORD = T.StructType(
     [
@@ -41,7 +49,8 @@ def views(spark):
     options = runner.settings_for(JOB, ["--query", "SELECT * FROM rides"]).job
     rides, _ = rides_view(records, options)
     rides.createOrReplaceTempView("rides")
-    return {"rides": rides.columns}
+    register_zones(spark)
+    return {"rides": rides.columns, "zones": spark.table("zones").columns}
 
 
 def result_of(spark, views, sql, mode="auto", source="query"):
@@ -79,7 +88,10 @@ def test_an_unknown_column_names_the_columns_there_are(spark, views):
 
 def test_an_unknown_stream_names_the_streams_there_are(spark, views):
     message = error_of(spark, views, "SELECT * FROM ride_stream")
-    assert "no stream `ride_stream`: the streams are rides (CREATE STREAM adds one)" in message
+    assert (
+        "no stream or table `ride_stream`: there are rides, zones (CREATE STREAM adds one)"
+        in message
+    )
 
 
 def test_order_by_without_aggregation_gives_sparks_reason_and_what_to_change(spark, views):
@@ -132,3 +144,20 @@ def test_a_table_that_leaves_out_a_group_by_column_is_refused(spark, views):
         spark, views, "CREATE TABLE t AS SELECT count(*) AS n FROM rides GROUP BY PULocationID"
     )
     assert "CREATE TABLE t is keyed by its GROUP BY columns: select each of them" in message
+
+
+def test_the_zones_view_is_the_shipped_lookup_and_joins_the_rides_by_borough(spark, views):
+    expected = pd.read_csv(ZONES_FILE, keep_default_na=False)  # "N/A" is a service zone
+    zones = spark.table("zones").toPandas()
+    assert list(zones.columns) == list(expected.columns)
+    assert len(zones) == 265
+    assert sorted(zones.itertuples(index=False)) == sorted(expected.itertuples(index=False))
+    result = result_of(
+        spark,
+        views,
+        "CREATE TABLE by_borough AS SELECT window(event_time, '5 minutes') AS w, z.borough, "
+        "count(*) AS n FROM rides r JOIN zones z ON r.PULocationID = z.locationid "
+        "GROUP BY window(event_time, '5 minutes'), z.borough",
+    )
+    assert result.keys == ["window_start", "window_end", "borough"]
+    assert result.output_mode == "update"
