@@ -101,6 +101,17 @@ def _id_bytes(schema_id: int) -> Column:
     return F.lit(bytearray(schema_id.to_bytes(4, "big")))
 
 
+def _non_null_fields(schema: str) -> list[str]:
+    """Return the top-level fields of a record schema whose Avro type has no null branch."""
+    fields = json.loads(schema).get("fields", [])
+    return [
+        field["name"]
+        for field in fields
+        if not (isinstance(field["type"], list) and "null" in field["type"])
+        and field["type"] != "null"
+    ]
+
+
 def _canonical(schema: str | Mapping[str, Any]) -> str:
     parsed = json.loads(schema) if isinstance(schema, str) else schema
     return json.dumps(parsed, sort_keys=True, separators=(",", ":"))
@@ -169,7 +180,12 @@ def parse_avro_rides(
         known = known | mine
         writer_record = decoded_columns[number]
         # Decoded, and re-encoded it is the same bytes: one record of this schema, nothing more.
-        exact = writer_record.isNotNull() & (to_avro(writer_record, writer) == payload)
+        # A failed decode (PERMISSIVE) is a record of nulls, which to_avro refuses to write for
+        # a field Avro declares non-null: such a field that is null is a failed decode.
+        decoded_ok = writer_record.isNotNull()
+        for name in _non_null_fields(writer):
+            decoded_ok = decoded_ok & writer_record[name].isNotNull()
+        exact = F.when(decoded_ok, to_avro(writer_record, writer) == payload).otherwise(False)
         if _canonical(writer) == _canonical(reader):
             as_declared = writer_record
         else:
