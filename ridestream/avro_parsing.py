@@ -101,6 +101,23 @@ def _id_bytes(schema_id: int) -> Column:
     return F.lit(bytearray(schema_id.to_bytes(4, "big")))
 
 
+def _quiet_serializer_warning(records: DataFrame) -> None:
+    """Silence to_avro's plan-time warning that a nullable field meets a non-null Avro type.
+
+    The re-encode check passes to_avro the writer's own decode, whose fields PERMISSIVE mode
+    makes nullable; it runs only on records whose non-null fields are all present (a null one
+    would fail at run time, as the warning says), so the warning, printed once per writer
+    schema and query, only hides the job's own output.
+    """
+    jvm = records.sparkSession._jvm
+    if jvm is None:  # Spark Connect: no JVM in this process, and its log is the server's
+        return
+    level = jvm.org.apache.logging.log4j.Level.ERROR
+    jvm.org.apache.logging.log4j.core.config.Configurator.setLevel(
+        "org.apache.spark.sql.avro.AvroSerializer", level
+    )
+
+
 def _non_null_fields(schema: str) -> list[str]:
     """Return the top-level fields of a record schema whose Avro type has no null branch."""
     fields = json.loads(schema).get("fields", [])
@@ -147,6 +164,7 @@ def parse_avro_rides(
         :func:`ridestream.parsing.parse_rides` returns them (split them with its
         :func:`~ridestream.parsing.valid_rides` and :func:`~ridestream.parsing.rejected_records`).
     """
+    _quiet_serializer_warning(records)
     reader = json.dumps(reader_schema)
     value = F.col("value")
     ride = F.col("ride")

@@ -25,7 +25,8 @@ from ridestream.schemas import load_avro
 
 _MODE = re.compile(r"compatibility: '(\w+)'")
 _FIELD = re.compile(r"(?:field|path) '([^']+)'")
-_DESCRIPTION = re.compile(r"description:'([^']*)'")
+# Confluent's shape: {errorType:'...', description:'...', additionalInfo:'...'}, quotes unescaped.
+_DESCRIPTION = re.compile(r"description:'(.*?)', additionalInfo:")
 
 
 class IncompatibleSchema(UserError):

@@ -15,8 +15,10 @@ from datetime import datetime
 import pytest
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 
+from ridestream.config import SchemaRegistrySettings
 from ridestream.kafka.avro import encode_record, parse_schema, wire_header
-from ridestream.kafka.datagen import rides_between
+from ridestream.kafka.avro_values import AvroReader, AvroValues, IncompatibleSchema
+from ridestream.kafka.datagen import RideGenerator, rides_between
 from ridestream.local import free_port
 from ridestream.registry import EmbeddedRegistry
 from ridestream.schemas import load_avro
@@ -134,3 +136,37 @@ def test_the_job_windows_v1_and_v2_rides_and_dead_letters_corrupt_avro(
     assert [(row.offset, bytes(row.value), row.reason) for row in rejects] == [
         (offset, raw, reason) for offset, (raw, reason) in sorted(bad.items())
     ]
+
+
+def test_datagen_writes_avro_that_the_registry_aware_consumer_reads_back(registry):
+    settings = SchemaRegistrySettings(url=registry.url)
+    start = datetime(2024, 5, 1, 9, 0)
+    avro = RideGenerator(
+        start, 10, seed=5, value_format="avro", avro=AvroValues(settings, "datagen_avro", "ride")
+    )
+    twin = RideGenerator(start, 10, seed=5)  # the same rides, as dicts
+    values = avro.take(30).values
+    reader = AvroReader(settings)
+    assert [reader.decode(value, "datagen_avro") for value in values] == [
+        twin.ride() for _ in range(30)
+    ]
+    client = SchemaRegistryClient({"url": registry.url})
+    latest = client.get_latest_version("datagen_avro-value")
+    client.close()
+    assert json.loads(latest.schema.schema_str) == DECLARED
+
+
+def test_produce_stops_in_one_line_when_the_registry_refuses_the_schema(registry):
+    """The course's incompatible change: a required field without a default is added."""
+    settings = SchemaRegistrySettings(url=registry.url)
+    older = {**DECLARED, "fields": [f for f in DECLARED["fields"] if f["name"] != "total_amount"]}
+    client = SchemaRegistryClient({"url": registry.url})
+    client.register_schema("refused-value", Schema(json.dumps(older), "AVRO"))
+    client.close()
+    with pytest.raises(IncompatibleSchema) as refused:
+        AvroValues(settings, "refused", "ride")
+    line = str(refused.value)
+    assert "\n" not in line
+    assert "'refused-value'" in line
+    assert "compatibility BACKWARD" in line
+    assert "field total_amount" in line
