@@ -50,6 +50,25 @@ def embedded_broker(settings: Settings) -> EmbeddedKafka:
     return EmbeddedKafka(data_dir=ridestream_home() / "kafka" / port, port=int(port))
 
 
+def embedded_registry(settings: Settings):  # noqa: ANN201 - an EmbeddedRegistry
+    """Return the local schema registry a profile's ``schema_registry.url`` points at."""
+    from urllib.parse import urlsplit
+
+    from ridestream.registry import EmbeddedRegistry
+
+    url = urlsplit(settings.schema_registry.url or "")
+    if url.hostname not in ("127.0.0.1", "localhost") or url.port is None:
+        raise ConfigError(
+            f"profile {settings.profile!r}: the local schema registry runs on "
+            f"schema_registry.url http://127.0.0.1:<port>, not {settings.schema_registry.url!r}"
+        )
+    return EmbeddedRegistry(
+        ridestream_home() / "registry" / str(url.port),
+        port=url.port,
+        bootstrap_servers=settings.kafka.bootstrap_servers,
+    )
+
+
 def _say(line: str) -> None:
     print(f"ridestream: {line}", file=sys.stderr, flush=True)
 
@@ -127,21 +146,7 @@ class EmbeddedStack:
 
     def _registry_up(self) -> None:
         """Start the local schema registry at ``schema_registry.url`` (unless one runs there)."""
-        from urllib.parse import urlsplit
-
-        from ridestream.registry import EmbeddedRegistry
-
-        url = urlsplit(self.settings.schema_registry.url or "")
-        if url.hostname not in ("127.0.0.1", "localhost") or url.port is None:
-            raise ConfigError(
-                f"embedded.registry needs schema_registry.url on 127.0.0.1:<port>, not "
-                f"{self.settings.schema_registry.url!r}"
-            )
-        registry = EmbeddedRegistry(
-            ridestream_home() / "registry" / str(url.port),
-            port=url.port,
-            bootstrap_servers=self.settings.kafka.bootstrap_servers,
-        )
+        registry = embedded_registry(self.settings)
         if not registry.is_running() and port_is_free(registry.port):
             _say(f"starting the local schema registry on {registry.url}...")
             registry.start()
