@@ -475,7 +475,8 @@ def source_flags(
         Override(
             f"--{prefix}format",
             f"{key}.format",
-            f"json|csv: how the {what}' values are written (csv: schema order, no header)",
+            f"json|csv|avro: how the {what}' values are written (csv: schema order, no "
+            "header; avro: Confluent's wire format, schemas from [schema_registry])",
             choices=VALUE_FORMATS,
             group="source",
         ),
