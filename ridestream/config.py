@@ -49,8 +49,9 @@ SINK_KINDS = ("console", "kafka", "delta")
 DEAD_LETTER_KINDS = ("kafka", "delta", "kafka+delta", "console", "none")
 OUTPUT_MODES = ("append", "update")
 STARTING_OFFSETS = ("earliest", "latest")
-# How a ride is written in a Kafka value: a JSON object, or a CSV line in schema order.
-VALUE_FORMATS = ("json", "csv")
+# How a ride is written in a Kafka value: a JSON object, a CSV line in schema order, or Avro in
+# Confluent's wire format (schema id from the [schema_registry], see ridestream.avro_parsing).
+VALUE_FORMATS = ("json", "csv", "avro")
 LOG_LEVELS = ("ALL", "DEBUG", "INFO", "WARN", "ERROR", "FATAL", "OFF", "TRACE")
 # Triggers that process what is there and end; anything else is a processing-time interval.
 ENDING_TRIGGERS = ("available-now", "once")
@@ -279,12 +280,58 @@ class EmbeddedSettings:
     datagen: bool = False
     datagen_rate: float = 20.0
     datagen_backfill: str = "3 minutes"
+    # Start the local schema registry at schema_registry.url (for --format avro), like the broker.
+    registry: bool = False
 
     def __post_init__(self) -> None:
         _at_least("embedded.topic_partitions", self.topic_partitions, 1)
         if self.datagen_rate <= 0:
             raise ConfigError(f"embedded.datagen_rate {self.datagen_rate!r}: must be above 0")
         _duration("embedded.datagen_backfill", self.datagen_backfill, minimum=None)
+
+
+@dataclass(frozen=True)
+class SchemaRegistrySettings:
+    """The Schema Registry that Avro values' schema ids refer to (Confluent's REST API).
+
+    ``url`` is Confluent's registry, Confluent Cloud's, or the local one (``./rides registry
+    start``). Confluent Cloud needs an API key and secret: the profile names the environment
+    variables that hold them (``key_env``, ``secret_env``), never the secrets themselves.
+    """
+
+    url: str | None = None
+    key_env: str | None = None
+    secret_env: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.url is not None and not re.match(r"https?://", self.url):
+            raise ConfigError(
+                f"schema_registry.url {self.url!r}: write it as http://HOST:PORT or https://HOST"
+            )
+        if (self.key_env is None) != (self.secret_env is None):
+            raise ConfigError(
+                "schema_registry: set both key_env and secret_env (the variables holding the "
+                "API key and secret), or neither"
+            )
+
+    def client_config(self) -> dict[str, str]:
+        """Return confluent-kafka's ``SchemaRegistryClient`` configuration (secrets from env)."""
+        if self.url is None:
+            raise ConfigError(
+                "Avro values need a schema registry: set [schema_registry] url in the profile "
+                "or pass --schema-registry-url (./rides registry start runs a local one)"
+            )
+        config = {"url": self.url}
+        if self.key_env is not None and self.secret_env is not None:
+            missing = [name for name in (self.key_env, self.secret_env) if not os.environ.get(name)]
+            if missing:
+                raise ConfigError(
+                    f"schema_registry reads its API key and secret from ${self.key_env} and "
+                    f"${self.secret_env}: export {missing[0]}"
+                )
+            key, secret = os.environ[self.key_env], os.environ[self.secret_env]
+            config["basic.auth.user.info"] = f"{key}:{secret}"
+        return config
 
 
 @dataclass(frozen=True)
@@ -301,6 +348,7 @@ class Settings:
     query: QuerySettings = QuerySettings()
     spark: SparkSettings = SparkSettings()
     embedded: EmbeddedSettings = EmbeddedSettings()
+    schema_registry: SchemaRegistrySettings = SchemaRegistrySettings()
     # librdkafka settings: conf/clients.toml, then the profile's [producer] / [consumer]
     producer: Mapping[str, Any] = field(default_factory=lambda: _frozen({}))
     consumer: Mapping[str, Any] = field(default_factory=lambda: _frozen({}))
@@ -354,6 +402,12 @@ SHARED_FLAGS: tuple[Override, ...] = (
         "--bootstrap-servers",
         "kafka.bootstrap_servers",
         "Kafka brokers, host:port[,...]",
+        group="Kafka",
+    ),
+    Override(
+        "--schema-registry-url",
+        "schema_registry.url",
+        "Schema Registry of --format avro values, http://HOST:PORT",
         group="Kafka",
     ),
     Override(
@@ -421,7 +475,8 @@ def source_flags(
         Override(
             f"--{prefix}format",
             f"{key}.format",
-            f"json|csv: how the {what}' values are written (csv: schema order, no header)",
+            f"json|csv|avro: how the {what}' values are written (csv: schema order, no "
+            "header; avro: Confluent's wire format, schemas from [schema_registry])",
             choices=VALUE_FORMATS,
             group="source",
         ),
@@ -551,6 +606,7 @@ _SHARED = {
     "query": QuerySettings,
     "spark": SparkSettings,
     "embedded": EmbeddedSettings,
+    "schema_registry": SchemaRegistrySettings,
 }
 _JOB_SECTION_DEFAULTS = ("source", "window", "sink", "dead_letter")
 _CLIENT_SECTIONS = ("producer", "consumer")

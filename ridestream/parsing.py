@@ -193,6 +193,8 @@ def parse_rides(
     ValueError
         ``value_format`` is neither ``"json"`` nor ``"csv"``.
     """
+    if value_format == "avro":
+        raise ValueError("Avro values: use ridestream.avro_parsing.parse_avro_rides")
     if value_format not in VALUE_FORMATS:
         raise ValueError(f"value format {value_format!r}: choose one of {', '.join(VALUE_FORMATS)}")
     malformed = _MALFORMED[value_format]

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from ridestream.config import Settings, parse_duration
 from ridestream.errors import ConfigError
@@ -49,6 +50,25 @@ def embedded_broker(settings: Settings) -> EmbeddedKafka:
     return EmbeddedKafka(data_dir=ridestream_home() / "kafka" / port, port=int(port))
 
 
+def embedded_registry(settings: Settings):  # noqa: ANN201 - an EmbeddedRegistry
+    """Return the local schema registry a profile's ``schema_registry.url`` points at."""
+    from urllib.parse import urlsplit
+
+    from ridestream.registry import EmbeddedRegistry
+
+    url = urlsplit(settings.schema_registry.url or "")
+    if url.hostname not in ("127.0.0.1", "localhost") or url.port is None:
+        raise ConfigError(
+            f"profile {settings.profile!r}: the local schema registry runs on "
+            f"schema_registry.url http://127.0.0.1:<port>, not {settings.schema_registry.url!r}"
+        )
+    return EmbeddedRegistry(
+        ridestream_home() / "registry" / str(url.port),
+        port=url.port,
+        bootstrap_servers=settings.kafka.bootstrap_servers,
+    )
+
+
 def _say(line: str) -> None:
     print(f"ridestream: {line}", file=sys.stderr, flush=True)
 
@@ -69,6 +89,7 @@ class EmbeddedStack:
         self.feeds = feeds
         self.state = ridestream_home() / "stack" / Path(settings.profile).stem
         self.broker: EmbeddedKafka | None = None
+        self.registry: Any = None  # the local schema registry, when this stack started it
         self.generators: list[tuple[int, Path]] = []
 
     def __enter__(self) -> EmbeddedStack:
@@ -103,6 +124,8 @@ class EmbeddedStack:
             _say(f"starting the embedded Kafka broker on {broker.bootstrap_servers}...")
             broker.start()
             self.broker = broker
+        if embedded.registry or any(feed.format == "avro" for feed in self.feeds):
+            self._registry_up()
         if not embedded.datagen:
             return
         for feed in self.feeds:
@@ -121,6 +144,14 @@ class EmbeddedStack:
                 continue  # another job's generator already feeds this topic
             self.generators.append((self._generate(feed), pid_file))
 
+    def _registry_up(self) -> None:
+        """Start the local schema registry at ``schema_registry.url`` (unless one runs there)."""
+        registry = embedded_registry(self.settings)
+        if not registry.is_running() and port_is_free(registry.port):
+            _say(f"starting the local schema registry on {registry.url}...")
+            registry.start()
+            self.registry = registry
+
     def _backfill(self, feed: Feed) -> None:
         """Produce the profile's datagen backfill (records up to now) into the feed's topic."""
         from ridestream.kafka.datagen import Mix, RideGenerator, run_datagen
@@ -138,6 +169,7 @@ class EmbeddedStack:
             ),
             stream=feed.stream,
             value_format=feed.format,
+            avro=self._avro(feed),
         )
         report = DeliveryReport()
         producer = make_producer(self.settings.kafka, dict(self.settings.producer), report)
@@ -147,6 +179,15 @@ class EmbeddedStack:
             f"backfilled {report.sent:,} {what} covering the last {embedded.datagen_backfill} "
             f"into {feed.topic!r}"
         )
+
+    def _avro(self, feed: Feed):  # noqa: ANN202 - an AvroValues, or None
+        """Return the registry-aware encoder of an Avro feed (None for JSON and CSV)."""
+        if feed.format != "avro":
+            return None
+        from ridestream.kafka.avro_values import AvroValues
+        from ridestream.kafka.datagen import STREAMS
+
+        return AvroValues(self.settings.schema_registry, feed.topic, STREAMS[feed.stream])
 
     def _generate(self, feed: Feed) -> int:
         """Start a live `rides datagen` process for the feed; return its pid."""
@@ -178,6 +219,10 @@ class EmbeddedStack:
             if pid_alive(pid):
                 os.kill(pid, signal.SIGTERM)
             pid_file.unlink(missing_ok=True)
+        if self.registry is not None:
+            registry, self.registry = self.registry, None
+            registry.stop()
+            _say("stopped the local schema registry")
         if self.broker is not None:
             broker, self.broker = self.broker, None
             broker.stop()

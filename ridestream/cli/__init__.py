@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
-from ridestream.cli import audit, broker, data, show, sql
+from ridestream.cli import audit, broker, data, registry, show, sql
 from ridestream.cli.common import add_common_arguments
 from ridestream.errors import run_main
 
@@ -35,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
         return sub
 
     broker.add_commands(add)
+    registry.add_commands(add)
     data.add_commands(add)
     show.add_commands(add)
     audit.add_commands(add)

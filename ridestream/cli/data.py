@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import signal
 import sys
 from pathlib import Path
@@ -69,7 +71,7 @@ def cmd_produce(args: argparse.Namespace) -> int:
         make_producer,
         produce_batches,
     )
-    from ridestream.trips import open_trips
+    from ridestream.trips import KINDS, open_trips
 
     settings = command_settings(args)
     topic = args.topic or settings.source.topic
@@ -84,6 +86,11 @@ def cmd_produce(args: argparse.Namespace) -> int:
                 f"left out: {', '.join(trip_file.ignored_columns)}",
                 file=sys.stderr,
             )
+        avro = None
+        if args.format == "avro":
+            from ridestream.kafka.avro_values import AvroValues
+
+            avro = AvroValues(settings.schema_registry, topic, KINDS[trip_file.kind])
         job = ProduceJob(
             topic=topic,
             key=_key_column(args.key, trip_file.schema.names),
@@ -94,6 +101,7 @@ def cmd_produce(args: argparse.Namespace) -> int:
             speedup=args.speedup,
             restamp=args.restamp,
             limit=None if args.limit is None else args.limit + report.produced,
+            avro=avro,
         )
         total = trip_file.total_rows
         if args.limit is not None:
@@ -132,14 +140,22 @@ def cmd_datagen(args: argparse.Namespace) -> int:
         start = now - parse_duration(args.backfill or settings.embedded.datagen_backfill)
         live_until = now + parse_duration(args.duration) if args.duration else None
     _target_topic(settings, topic, create=True)
+    value_format = args.format or settings.source.format
+    avro = None
+    if value_format == "avro":
+        from ridestream.kafka.avro_values import AvroValues
+        from ridestream.kafka.datagen import STREAMS
+
+        avro = AvroValues(settings.schema_registry, topic, STREAMS[args.stream])
     generator = RideGenerator(
         start,
         rate,
         seed=args.seed,
         mix=mix,
         stream=args.stream,
-        value_format=args.format or settings.source.format,
+        value_format=value_format,
         key=None if args.key == "none" else args.key,
+        avro=avro,
     )
     report = DeliveryReport()
     producer = make_producer(settings.kafka, dict(settings.producer), report)
@@ -177,7 +193,6 @@ def cmd_consume(args: argparse.Namespace) -> int:
 
 
 def _consume(args: argparse.Namespace, settings: Settings) -> int:
-    import json
 
     from ridestream.kafka.consumer import consume, record_filter
 
@@ -191,16 +206,20 @@ def _consume(args: argparse.Namespace, settings: Settings) -> int:
         group=args.group,
         follow=args.follow or args.start == "latest",
     )
+    avro = _avro_reader(settings)
     try:
         for record in records:
             read += 1
+            avro_value = _avro_decoded(avro, record)
+            if avro_value is not None:
+                record = dataclasses.replace(record, value=avro_value)
             if not matches(record):
                 continue
             shown += 1
             if args.json:
                 print(json.dumps(record.as_dict(), default=str), flush=True)
             else:
-                value = record.text
+                value = record.text if avro_value is None else json.dumps(avro_value, default=str)
                 stamp = f"{record.timestamp:%Y-%m-%d %H:%M:%S.%f}"[:-3] if record.timestamp else "-"
                 headers = " headers=" + json.dumps(record.headers) if record.headers else ""
                 print(
@@ -218,6 +237,26 @@ def _consume(args: argparse.Namespace, settings: Settings) -> int:
         f"consume: {shown:,} records from {args.topic!r} ({read:,} read{filtered})", file=sys.stderr
     )
     return 0
+
+
+def _avro_reader(settings: Settings):  # noqa: ANN202 - an AvroReader, or None
+    """Return a decoder of Avro values when the profile names a schema registry."""
+    if settings.schema_registry.url is None:
+        return None
+    from ridestream.kafka.avro_values import AvroReader
+
+    return AvroReader(settings.schema_registry)
+
+
+def _avro_decoded(avro, record) -> dict | None:  # noqa: ANN001
+    """Return a wire-format Avro value decoded through the registry; None for anything else."""
+    raw = record.raw_value
+    if avro is None or raw is None or len(raw) < 5 or raw[0] != 0:
+        return None
+    try:
+        return avro.decode(raw, record.topic)
+    except Exception:  # noqa: BLE001 - an unknown id or corrupt bytes: shown raw, as written
+        return None
 
 
 def add_commands(add: AddCommand) -> None:
@@ -245,10 +284,11 @@ def add_commands(add: AddCommand) -> None:
     )
     produce.add_argument(
         "--format",
-        choices=("json", "csv"),
+        choices=VALUE_FORMATS,
         default="json",
-        help="value format: JSON objects, or comma-separated values in schema order like the "
-        "course's rides_csv topic (default: %(default)s)",
+        help="value format: JSON objects, comma-separated values in schema order like the "
+        "course's rides_csv topic, or Avro through the profile's [schema_registry] "
+        "(subject <topic>-value) (default: %(default)s)",
     )
     pacing = produce.add_mutually_exclusive_group()
     pacing.add_argument(

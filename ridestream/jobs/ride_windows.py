@@ -18,6 +18,7 @@ into the windows and the rejects (DataFrames), :func:`build_writers` into unstar
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
 from pyspark.sql.streaming import DataStreamWriter
 
+from ridestream.avro_parsing import parse_avro_rides, subject_of, writer_schemas
 from ridestream.config import (
     DEAD_LETTER_FLAGS,
     SINK_FLAGS,
@@ -52,7 +54,7 @@ from ridestream.parsing import (
 from ridestream.paths import display_path
 from ridestream.preflight import checkpoint_id, has_history
 from ridestream.runner import Job, Output, Stage
-from ridestream.schemas import ride_schema
+from ridestream.schemas import load_avro, ride_schema
 from ridestream.sinks import (
     claim_table,
     dead_letter_writer,
@@ -125,8 +127,18 @@ FLAGS: tuple[Override, ...] = (
 )
 
 
-def parse_records(records: DataFrame, options: RideWindowsOptions) -> DataFrame:
-    """Return raw Kafka records parsed against the declared schema (rides and reasoned rejects)."""
+def parse_records(
+    records: DataFrame, options: RideWindowsOptions, writers: Mapping[int, str] | None = None
+) -> DataFrame:
+    """Return raw Kafka records parsed against the declared schema (rides and reasoned rejects).
+
+    Avro values (``source.format`` 'avro') need ``writers``: the registry's writer schemas by id
+    (:func:`ridestream.avro_parsing.writer_schemas`, which :meth:`RideWindows.stages` calls).
+    """
+    if options.source.format == "avro":
+        if writers is None:
+            raise ValueError("Avro values need the writer schemas by id (writer_schemas)")
+        return parse_avro_rides(records, ride_schema(), load_avro("ride"), writers)
     return records.transform(parse_rides, ride_schema(), value_format=options.source.format)
 
 
@@ -144,15 +156,18 @@ def dead_letter_target(dead_letter: DeadLetterSettings) -> str:
 
 
 def build_outputs(
-    records: DataFrame, options: RideWindowsOptions, parsed: bool = False
+    records: DataFrame,
+    options: RideWindowsOptions,
+    parsed: bool = False,
+    writers: Mapping[int, str] | None = None,
 ) -> tuple[DataFrame, DataFrame]:
     """Return the job's two outputs: the windows, and the rejected records.
 
     ``records`` are raw Kafka records, or with ``parsed`` the rows of the parsed table (two
-    stages), which are already what :func:`parse_records` returns.
+    stages), which are already what :func:`parse_records` returns. ``writers``: see there.
     """
     if not parsed:
-        records = parse_records(records, options)
+        records = parse_records(records, options, writers)
     # Every batch counts its records (input = valid + rejected) as it reads them; the counts
     # ride along in the query's progress (observedMetrics) to the progress line and metrics file.
     counted = records.observe(ACCOUNTING, *record_counts())
@@ -212,12 +227,14 @@ def claim(
     )
 
 
-def build_parse_stage(records: DataFrame, options: RideWindowsOptions) -> DataFrame:
+def build_parse_stage(
+    records: DataFrame, options: RideWindowsOptions, writers: Mapping[int, str] | None = None
+) -> DataFrame:
     """Return the first of two stages' output: every record, parsed, as the parsed table holds it.
 
     Its writer is :func:`ridestream.sinks.parsed_table_writer`.
     """
-    return parse_records(records, options).transform(for_parsed_table)
+    return parse_records(records, options, writers).transform(for_parsed_table)
 
 
 class RideWindows(Job):
@@ -348,9 +365,13 @@ class RideWindows(Job):
         options: RideWindowsOptions = settings.job
         records = read_kafka_stream(spark, settings.kafka, options.source)
         outputs = {output.flag: output for output in self.outputs(settings)}
+        # Avro: the writer schemas are asked of the registry once, as the query is built.
+        writers = None
+        if options.source.format == "avro":
+            writers = writer_schemas(settings.schema_registry, subject_of(options.source.topic))
 
         def read_stage(records: DataFrame, parsed: bool) -> dict[str, DataStreamWriter]:
-            windows, rejects = build_outputs(records, options, parsed)
+            windows, rejects = build_outputs(records, options, parsed, writers)
             if "--delta-path" in outputs:
                 claim(spark, settings, NAME, outputs["--delta-path"], windows.schema)
             if "--dead-letter-path" in outputs:
@@ -369,7 +390,7 @@ class RideWindows(Job):
         path = str(options.parsed_path)
 
         def parse_stage() -> dict[str, DataStreamWriter]:
-            stored = build_parse_stage(records, options)
+            stored = build_parse_stage(records, options, writers)
             # Claimed (created) now: the readers of the second stage need the table to exist.
             claim(spark, settings, PARSE_QUERY, outputs["--parsed-path"], stored.schema)
             return {PARSE_QUERY: parsed_table_writer(stored, path)}

@@ -25,6 +25,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from ridestream.kafka.avro import HEADER_SIZE, MAX_SCHEMA_ID, wire_header
 from ridestream.kafka.encoding import encode_keys, encode_values
 from ridestream.schemas import arrow_schema
 
@@ -207,6 +208,16 @@ def _malformed(rng: random.Random, ride: dict) -> bytes:
     return encode_json(ride)
 
 
+def _malformed_avro(rng: random.Random, value: bytes, ride: dict) -> bytes:
+    """Return a broken Avro value: no wire format, an unregistered schema id, or cut short."""
+    kind = rng.choice(("not_avro", "unknown_schema_id", "undecodable"))
+    if kind == "not_avro":
+        return encode_json(ride)
+    if kind == "unknown_schema_id":
+        return wire_header(MAX_SCHEMA_ID) + value[HEADER_SIZE:]
+    return value[: rng.randint(HEADER_SIZE, len(value) - 1)]
+
+
 class RideGenerator:
     """Generate records at ``rate`` per event-time second from ``start``, in chunks.
 
@@ -224,6 +235,7 @@ class RideGenerator:
         stream: str = "rides",
         value_format: str = "json",
         key: str | None = "PULocationID",
+        avro: Any = None,
     ) -> None:
         if stream not in STREAMS:
             raise ValueError(f"stream {stream!r}: choose one of {', '.join(STREAMS)}")
@@ -234,6 +246,12 @@ class RideGenerator:
         self.stream = stream
         self.value_format = value_format
         self.key = key
+        # value_format 'avro': the registry-aware encoder (ridestream.kafka.avro_values)
+        self.avro = avro
+        if value_format == "avro" and avro is None:
+            raise ValueError(
+                "Avro values need an encoder (ridestream.kafka.avro_values.AvroValues)"
+            )
         self.schema = arrow_schema(STREAMS[stream])
         self.index = 0
         self.tally = Tally()
@@ -282,12 +300,20 @@ class RideGenerator:
             [{name: ride.get(name) for name in self.schema.names} for ride in rides],
             schema=self.schema,
         )
-        values: list[str | bytes] = encode_values(table, self.value_format)
+        values: list[str | bytes] = (
+            self.avro.encode(table)
+            if self.value_format == "avro"
+            else encode_values(table, self.value_format)
+        )
         keys = encode_keys(table, self.key)
         for position, (ride, kind) in enumerate(records):
             self.tally.counts[kind] += 1
             if kind == "malformed":
-                values[position] = _malformed(self.rng, ride)
+                values[position] = (
+                    _malformed_avro(self.rng, values[position], ride)
+                    if self.value_format == "avro"
+                    else _malformed(self.rng, ride)
+                )
         return Generated(keys, values)
 
 

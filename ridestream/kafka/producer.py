@@ -269,6 +269,8 @@ class ProduceJob:
     speedup: float | None = None
     restamp: bool = False
     limit: int | None = None
+    # value_format 'avro': the registry-aware encoder (ridestream.kafka.avro_values.AvroValues)
+    avro: Any = None
 
 
 def produce_batches(
@@ -308,9 +310,13 @@ def produce_batches(
                 batch = restamp(
                     batch, job.event_time, job.dropoff_time, shift_us, job.speedup, first_event_us
                 )
-            encoded = value_array(batch, job.value_format)
-            report.bytes += pc.sum(pc.binary_length(encoded)).as_py() or 0
-            values = encoded.to_pylist()
+            if job.avro is not None:
+                values = job.avro.encode(batch)
+                report.bytes += sum(len(value) for value in values)
+            else:
+                encoded = value_array(batch, job.value_format)
+                report.bytes += pc.sum(pc.binary_length(encoded)).as_py() or 0
+                values = encoded.to_pylist()
             keys = encode_keys(batch, job.key)
             position = 0
             while position < len(values):
