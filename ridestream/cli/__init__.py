@@ -3,7 +3,8 @@
 Run ``./rides --help`` (or ``rides --help`` inside the virtualenv) for the commands. One module
 per group: :mod:`~ridestream.cli.broker` (``kafka``, ``topics``), :mod:`~ridestream.cli.data`
 (``produce``, ``datagen``, ``consume``), :mod:`~ridestream.cli.show` (``show``),
-:mod:`~ridestream.cli.audit` (``balance``), :mod:`~ridestream.cli.sql` (``sql``).
+:mod:`~ridestream.cli.audit` (``balance``), :mod:`~ridestream.cli.sql` (``sql``),
+:mod:`~ridestream.cli.registry` (``registry``).
 """
 
 from __future__ import annotations
