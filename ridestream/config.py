@@ -52,6 +52,17 @@ STARTING_OFFSETS = ("earliest", "latest")
 # How a ride is written in a Kafka value: a JSON object, a CSV line in schema order, or Avro in
 # Confluent's wire format (schema id from the [schema_registry], see ridestream.avro_parsing).
 VALUE_FORMATS = ("json", "csv", "avro")
+
+
+def refuse_avro(setting: str, value: str, job: str) -> None:
+    """Refuse Avro values for a job that reads only JSON and CSV (so far only ride_windows does)."""
+    if value == "avro":
+        raise ConfigError(
+            f"{setting} 'avro': {job} reads JSON or CSV values (Avro values: jobs/ride_windows.py); "
+            "choose json or csv"
+        )
+
+
 LOG_LEVELS = ("ALL", "DEBUG", "INFO", "WARN", "ERROR", "FATAL", "OFF", "TRACE")
 # Triggers that process what is there and end; anything else is a processing-time interval.
 ENDING_TRIGGERS = ("available-now", "once")

@@ -56,6 +56,7 @@ from ridestream.config import (
     SinkSettings,
     SourceSettings,
     parse_duration,
+    refuse_avro,
     source_flags,
 )
 from ridestream.errors import ConfigError
@@ -143,6 +144,8 @@ class RidePickupsJoinOptions:
     dead_letter: DeadLetterSettings = DeadLetterSettings()
 
     def __post_init__(self) -> None:
+        refuse_avro("source.format", self.source.format, NAME)
+        refuse_avro("pickups.format", self.pickups.format, NAME)
         if self.sink.output_mode != "append":
             raise ConfigError(
                 f"sink.output_mode {self.sink.output_mode!r}: a stream-stream join writes in "

@@ -38,6 +38,7 @@ from ridestream.config import (
     SinkSettings,
     SourceSettings,
     WindowSettings,
+    refuse_avro,
     source_flags,
     storage_path,
 )
@@ -79,6 +80,7 @@ class RideZonesOptions:
     zones: Path | str = field(default=ZONES_FILE, metadata={"path": True})
 
     def __post_init__(self) -> None:
+        refuse_avro("source.format", self.source.format, NAME)
         fields = [*ride_schema().fieldNames(), *ZONE_COLUMNS]
         unknown = [name for name in self.window.group_by if name not in fields]
         if unknown or not self.window.group_by:

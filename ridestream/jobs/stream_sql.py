@@ -46,6 +46,7 @@ from ridestream.config import (
     SourceSettings,
     WindowSettings,
     group_keys,
+    refuse_avro,
     source_flags,
 )
 from ridestream.errors import ConfigError
@@ -120,6 +121,7 @@ class StreamSqlOptions:
     console_rows: int = 20
 
     def __post_init__(self) -> None:
+        refuse_avro("source.format", self.source.format, NAME)
         if self.output_mode not in OUTPUT_MODES:
             raise ConfigError(
                 f"output_mode {self.output_mode!r}: choose one of {', '.join(OUTPUT_MODES)}"
