@@ -152,7 +152,12 @@ def test_csv_and_json_values_of_the_same_rides_parse_to_equal_rides(spark):
 
 
 def test_an_unknown_value_format_is_refused_naming_the_choices(spark):
-    with pytest.raises(ValueError, match="value format 'avro': choose one of json, csv"):
+    with pytest.raises(ValueError, match="value format 'xml': choose one of json, csv"):
+        parse(spark, [ride_csv(ride())], "xml")
+    # Avro has a parser of its own, which this one names.
+    with pytest.raises(
+        ValueError, match="Avro values: use ridestream.avro_parsing.parse_avro_rides"
+    ):
         parse(spark, [ride_csv(ride())], "avro")
 
 
