@@ -103,3 +103,19 @@ def test_every_file_in_sql_parses_and_says_what_it_answers():
         text = path.read_text()
         assert "What it answers:" in text, path.name
         assert parse_sql(text, path.name), path.name
+
+
+def test_the_local_profile_registers_pickup_locations_and_reads_only_what_a_query_names():
+    from ridestream import runner
+    from ridestream.jobs.stream_sql import JOB
+
+    query = "SELECT PULocationID, count(*) AS n FROM pickup_locations GROUP BY PULocationID"
+    settings = runner.settings_for(JOB, ["--query", query])
+    stream = JOB._streams(settings)["pickup_locations"]
+    assert (stream.topic, stream.value_format, stream.schema) == (
+        "pickup_locations", "json", "pickup_location",
+    )  # fmt: skip
+    assert JOB.input_topics(settings) == ["pickup_locations"]
+    assert JOB.input_topics(runner.settings_for(JOB, ["--query", "SELECT * FROM rides"])) == [
+        "rides"
+    ]
