@@ -7,10 +7,9 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/scripts/bootstrap.sh"
 cd "$RIDESTREAM_ROOT"
-# Download the jars here, with a message, rather than silently inside the first fixture.
-python -m ridestream.jars spark >/dev/null
-python -m ridestream.jars kafka >/dev/null
-python -m ridestream.jars connect >/dev/null
+# Download the jars here, with a message, rather than silently inside the first fixture: every
+# bundle at once (each is an Ivy process waiting on Maven Central, 40-45 s; in turn they took 2 min).
+python -m ridestream.jars spark kafka connect kafka-tools >/dev/null
 # The suite starts dozens of short-lived JVMs (spark-submit drivers, brokers), each busy for
 # seconds, mostly cold: C1 alone and the serial collector cost less there than C2 and G1 on 2
 # cores (measured: a fresh JVM's first Delta MERGE 14-16 s -> 11.6 s, the crash test alone

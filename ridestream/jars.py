@@ -5,7 +5,7 @@ builder and the embedded broker all call :func:`resolve` and get local jar paths
 
 Resolution uses the Ivy jar that ships inside pyspark (``pyspark/jars/ivy-*.jar``), so a new machine
 needs only Java and Python. Ivy downloads the closure from Maven Central once into
-``$RIDESTREAM_HOME/ivy`` and copies the jars into ``$RIDESTREAM_HOME/jars/<bundle>``; a later run
+``$RIDESTREAM_HOME/ivy/<bundle>`` and copies the jars into ``$RIDESTREAM_HOME/jars/<bundle>``; a later run
 finds the stamp file there and touches no network.
 
 Run ``python -m ridestream.jars --help`` for the command line.
@@ -19,6 +19,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from xml.sax.saxutils import quoteattr
@@ -185,7 +186,9 @@ def resolve(name: str, *, quiet: bool = False) -> list[Path]:
             "-ivy",
             str(ivy_file),
             "-cache",
-            str(ridestream_home() / "ivy"),
+            # A cache per bundle: bundles resolve in parallel (resolve_all), and two Ivy
+            # processes writing one cache can corrupt it.
+            str(ridestream_home() / "ivy" / name),
             "-confs",
             "default",
             "-retrieve",
@@ -218,6 +221,16 @@ def resolve(name: str, *, quiet: bool = False) -> list[Path]:
     return sorted(target.glob("*.jar"))
 
 
+def resolve_all(names: list[str]) -> dict[str, list[Path]]:
+    """Resolve several bundles at once (each is one Ivy process, mostly waiting on the network).
+
+    Raises the first bundle's error, after every resolution has ended.
+    """
+    with ThreadPoolExecutor(max_workers=len(names) or 1) as pool:
+        futures = {name: pool.submit(resolve, name) for name in names}
+    return {name: future.result() for name, future in futures.items()}
+
+
 def _mkdir(path: Path) -> Path:
     path.mkdir(parents=True, exist_ok=True)
     return path
@@ -229,17 +242,23 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m ridestream.jars",
         description="Resolve ridestream's JVM jars into $RIDESTREAM_HOME/jars and print them.",
     )
-    parser.add_argument("bundle", choices=sorted(BUNDLES), help="which set of jars")
+    parser.add_argument(
+        "bundle",
+        nargs="+",
+        choices=sorted(BUNDLES),
+        help="which set of jars; several are resolved at once, and printed a line each",
+    )
     parser.add_argument(
         "--separator", default=",", help="between printed paths (',' for --jars, ':' for -cp)"
     )
     args = parser.parse_args(argv)
     try:
-        jars = resolve(args.bundle)
+        bundles = resolve_all(list(dict.fromkeys(args.bundle)))
     except JarResolutionError as error:
         print(f"ridestream: {error}", file=sys.stderr)
         return 1
-    print(args.separator.join(str(jar) for jar in jars))
+    for jars in bundles.values():
+        print(args.separator.join(str(jar) for jar in jars))
     return 0
 
 
