@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
-from ridestream.cli.common import AddCommand, command_settings
+from ridestream.cli.common import AddCommand, command_settings, manage_service
 from ridestream.config import parse_duration
 from ridestream.stack import embedded_broker
 
@@ -13,31 +12,8 @@ from ridestream.stack import embedded_broker
 def cmd_kafka(args: argparse.Namespace) -> int:
     """Start, stop or report the embedded broker of the profile."""
     broker = embedded_broker(command_settings(args))
-    if args.action == "start":
-        was_running = broker.is_running()
-        if not was_running:
-            print(
-                f"rides: starting Kafka on {broker.bootstrap_servers} (data in {broker.data_dir})...",
-                file=sys.stderr,
-                flush=True,
-            )
-        broker.start()
-        state = "already running" if was_running else "started"
-        print(f"kafka {state} at {broker.bootstrap_servers} (pid {broker.pid()})")
-    elif args.action == "stop":
-        if broker.is_running():
-            broker.stop()
-            print(f"kafka at {broker.bootstrap_servers} stopped")
-        else:
-            print(f"kafka at {broker.bootstrap_servers} is not running")
-    else:
-        pid = broker.pid()
-        print(
-            f"kafka at {broker.bootstrap_servers}: "
-            + (f"running (pid {pid})" if pid else "stopped")
-        )
-        return 0 if pid else 3
-    return 0
+    starting = f"starting Kafka on {broker.bootstrap_servers} (data in {broker.data_dir})"
+    return manage_service(broker, args.action, "kafka", broker.bootstrap_servers, starting)
 
 
 def cmd_topics(args: argparse.Namespace) -> int:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Callable
+from typing import Any
 
 from ridestream.config import SHARED_FLAGS, Settings, add_profile_argument, load_settings
 
@@ -38,3 +40,29 @@ def command_settings(args: argparse.Namespace) -> Settings:
     """Return the settings of the profile a command was given, with ``--bootstrap-servers``."""
     bootstrap = getattr(args, _BOOTSTRAP.key, None)
     return load_settings(args.profile, {_BOOTSTRAP.key: bootstrap} if bootstrap else None)
+
+
+def manage_service(service: Any, action: str, label: str, address: str, starting: str) -> int:
+    """Start, stop or report a local service (the embedded broker, the registry); the exit code.
+
+    ``label`` names it ("kafka"), ``address`` is where it answers, ``starting`` is the line
+    printed when a start has to start it. ``status`` exits 3 when it is stopped.
+    """
+    if action == "start":
+        was_running = service.is_running()
+        if not was_running:
+            print(f"rides: {starting}...", file=sys.stderr, flush=True)
+        service.start()
+        state = "already running" if was_running else "started"
+        print(f"{label} {state} at {address} (pid {service.pid()})")
+    elif action == "stop":
+        if service.is_running():
+            service.stop()
+            print(f"{label} at {address} stopped")
+        else:
+            print(f"{label} at {address} is not running")
+    else:
+        pid = service.pid()
+        print(f"{label} at {address}: " + (f"running (pid {pid})" if pid else "stopped"))
+        return 0 if pid else 3
+    return 0

@@ -38,7 +38,6 @@ Semantics (Spark's stream-stream join; the course's Kafka Streams join differs a
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -60,7 +59,7 @@ from ridestream.config import (
     source_flags,
 )
 from ridestream.errors import ConfigError
-from ridestream.jobs.ride_windows import claim, dead_letter_target, sink_target
+from ridestream.jobs.outputs import SinkJob, dead_letter_target, sink_target
 from ridestream.kafka.settings import KafkaSettings
 from ridestream.parsing import (
     ACCOUNTING,
@@ -71,8 +70,7 @@ from ridestream.parsing import (
     rejected_records,
     valid_rides,
 )
-from ridestream.paths import display_path
-from ridestream.runner import Job, Output, Stage
+from ridestream.runner import Stage
 from ridestream.schemas import ride_schema, struct_type
 from ridestream.sinks import dead_letter_writer, kafka_writer
 from ridestream.sources import read_kafka_stream
@@ -331,7 +329,7 @@ def writers_for(
     return writers
 
 
-class RidePickupsJoin(Job):
+class RidePickupsJoin(SinkJob):
     """The ride_pickups_join job as the runner sees it."""
 
     name = NAME
@@ -345,30 +343,12 @@ class RidePickupsJoin(Job):
     )
     options = RidePickupsJoinOptions
     flags = FLAGS
+    results_are = "rows"
+    kafka_reader = "consume"
 
     def input_topics(self, settings: Settings) -> list[str]:
         """Return the rides and the pickup-locations topics."""
         return [settings.job.source.topic, settings.job.pickups.topic]
-
-    def output_topics(self, settings: Settings) -> list[str]:
-        """Return the Kafka topics the job writes to."""
-        options: RidePickupsJoinOptions = settings.job
-        topics = [options.sink.topic] if options.sink.kind == "kafka" else []
-        if "kafka" in options.dead_letter.kinds:
-            topics.append(options.dead_letter.topic)
-        return topics
-
-    def outputs(self, settings: Settings) -> list[Output]:
-        """Return the Delta tables the job writes to."""
-        options: RidePickupsJoinOptions = settings.job
-        outputs = []
-        if options.sink.kind == "delta":
-            outputs.append(Output(options.sink.path, "Delta table", "--delta-path"))
-        if "delta" in options.dead_letter.kinds:
-            outputs.append(
-                Output(options.dead_letter.path, "dead-letter Delta table", "--dead-letter-path")
-            )
-        return outputs
 
     def query_shapes(self, settings: Settings) -> dict[str, dict[str, Any]]:
         """Return what decides each query's state or output, recorded with its checkpoint."""
@@ -392,16 +372,6 @@ class RidePickupsJoin(Job):
             }
         return shapes
 
-    def checkpoint_scope(self, settings: Settings) -> str:
-        """Return e.g. ``ride_pickups_join/console`` or ``ride_pickups_join/kafka-vendor_info``."""
-        sink = settings.job.sink
-        if sink.kind == "console":
-            return f"{NAME}/console"
-        if sink.kind == "kafka":
-            return f"{NAME}/kafka-{sink.topic}"
-        digest = hashlib.sha256(str(sink.path).encode()).hexdigest()[:6]
-        return f"{NAME}/delta-{Path(str(sink.path)).name}-{digest}"
-
     def feeds(self, settings: Settings) -> list[Feed]:
         """Return both topics: generated rides, and the pickup locations paired with them."""
         options: RidePickupsJoinOptions = settings.job
@@ -421,42 +391,15 @@ class RidePickupsJoin(Job):
             f"to {options.sink.kind}; rejects to {options.dead_letter.kind}"
         )
 
-    def results(self, settings: Settings) -> list[str]:
-        """Return where the joined rows and rejects went, with the command that shows them."""
-        options: RidePickupsJoinOptions = settings.job
-        lines = []
-        if options.sink.kind == "kafka":
-            lines.append(f"rows in {options.sink.topic}: ./rides consume {options.sink.topic}")
-        if options.sink.kind == "delta":
-            target = display_path(options.sink.path)
-            lines.append(f"rows in {target}: ./rides show {target}")
-        if "delta" in options.dead_letter.kinds:
-            target = display_path(options.dead_letter.path)
-            lines.append(f"rejects in {target}: ./rides show {target}")
-        if "kafka" in options.dead_letter.kinds:
-            topic = options.dead_letter.topic
-            lines.append(f"rejects in {topic}: ./rides consume {topic}")
-        return lines
-
     def stages(self, spark: SparkSession, settings: Settings) -> list[Stage]:
         """Return the one stage: the join and the rejects, from both topics."""
         options: RidePickupsJoinOptions = settings.job
-        outputs = {output.flag: output for output in self.outputs(settings)}
 
         def stage() -> dict[str, DataStreamWriter]:
             ride_records = read_kafka_stream(spark, settings.kafka, options.source)
             pickup_records = read_kafka_stream(spark, settings.kafka, options.pickups)
             joined, rejects = build_outputs(ride_records, pickup_records, options)
-            if "--delta-path" in outputs:
-                claim(spark, settings, NAME, outputs["--delta-path"], joined.schema)
-            if "--dead-letter-path" in outputs:
-                claim(
-                    spark,
-                    settings,
-                    DEAD_LETTER_QUERY,
-                    outputs["--dead-letter-path"],
-                    rejects.schema,
-                )
+            self.claim_tables(spark, settings, joined.schema, rejects.schema)
             return writers_for(joined, rejects, options, settings.kafka)
 
         return [stage]

@@ -17,14 +17,12 @@ into the windows and the rejects (DataFrames), :func:`build_writers` into unstar
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql import types as T
 from pyspark.sql.streaming import DataStreamWriter
 
 from ridestream.avro_parsing import parse_avro_rides, subject_of, writer_schemas
@@ -42,6 +40,7 @@ from ridestream.config import (
     storage_path,
 )
 from ridestream.errors import ConfigError
+from ridestream.jobs.outputs import SinkJob, claim, dead_letter_target, sink_target
 from ridestream.kafka.settings import KafkaSettings
 from ridestream.parsing import (
     ACCOUNTING,
@@ -51,18 +50,14 @@ from ridestream.parsing import (
     rejected_records,
     valid_rides,
 )
-from ridestream.paths import display_path
-from ridestream.preflight import checkpoint_id, has_history
-from ridestream.runner import Job, Output, Stage
+from ridestream.runner import Output, Stage
 from ridestream.schemas import load_avro, ride_schema
 from ridestream.sinks import (
-    claim_table,
     dead_letter_writer,
     parsed_table_writer,
     window_writer,
 )
 from ridestream.sources import read_delta_stream, read_kafka_stream
-from ridestream.stack import Feed
 from ridestream.windows import ride_windows
 
 NAME = "ride_windows"
@@ -142,17 +137,32 @@ def parse_records(
     return records.transform(parse_rides, ride_schema(), value_format=options.source.format)
 
 
-def sink_target(sink: SinkSettings) -> str:
-    """Return where the windows go, e.g. 'console', 'kafka ride_windows', 'delta /path'."""
-    target = {"console": "", "kafka": sink.topic, "delta": str(sink.path)}[sink.kind]
-    return f"{sink.kind} {target}".strip()
+def windows_shapes(options: Any, settings: Settings, name: str) -> dict[str, dict[str, Any]]:
+    """Return what decides a windows job's queries (``name``, its dead letter), per query.
 
-
-def dead_letter_target(dead_letter: DeadLetterSettings) -> str:
-    """Return where rejects go, e.g. 'kafka rides_dead_letter', 'kafka+delta topic /path'."""
-    targets = {"kafka": dead_letter.topic, "delta": str(dead_letter.path), "console": ""}
-    places = " ".join(targets[kind] for kind in dead_letter.kinds if targets[kind])
-    return f"{dead_letter.kind} {places}".strip()
+    Recorded with each query's checkpoint; ``options`` has a ``source``, ``window``, ``sink``
+    and ``dead_letter`` (ride_windows', ride_zones').
+    """
+    window = options.window
+    windows: dict[str, Any] = {
+        "topic": options.source.topic,
+        "window": f"{window.kind} {window.gap or window.size}"
+        + (f" sliding {window.slide}" if window.kind == "hopping" else ""),
+        "group_by": list(window.group_by),
+        "watermark": window.watermark,
+        "output_mode": options.sink.output_mode,
+        "sink": sink_target(options.sink),
+        "shuffle_partitions": settings.spark.shuffle_partitions,
+    }
+    if window.panes:
+        windows["panes"] = True
+    shapes = {name: windows}
+    if options.dead_letter.kinds:
+        shapes[f"{name}_dead_letter"] = {
+            "topic": options.source.topic,
+            "dead_letter": dead_letter_target(options.dead_letter),
+        }
+    return shapes
 
 
 def build_outputs(
@@ -207,26 +217,6 @@ def writers_for(
     return writers
 
 
-def claim(
-    spark: SparkSession, settings: Settings, query: str, output: Output, schema: T.StructType
-) -> None:
-    """Create the Delta table ``query`` writes, or check that it is the query's own.
-
-    A table belongs to the checkpoint of the query that writes it (:func:`sinks.claim_table`):
-    a second query, or the same one started over, would put every row in twice.
-    """
-    claim_table(
-        spark,
-        str(output.path),
-        schema,
-        checkpoint=settings.query.checkpoint(query),
-        checkpoint_id=checkpoint_id(settings.query.checkpoint_dir, query),
-        history=has_history(settings.query.checkpoint_dir, query),
-        what=output.what,
-        flag=output.flag,
-    )
-
-
 def build_parse_stage(
     records: DataFrame, options: RideWindowsOptions, writers: Mapping[int, str] | None = None
 ) -> DataFrame:
@@ -237,7 +227,7 @@ def build_parse_stage(
     return parse_records(records, options, writers).transform(for_parsed_table)
 
 
-class RideWindows(Job):
+class RideWindows(SinkJob):
     """The ride_windows job as the runner sees it."""
 
     name = NAME
@@ -250,54 +240,17 @@ class RideWindows(Job):
     options = RideWindowsOptions
     flags = FLAGS
 
-    def input_topics(self, settings: Settings) -> list[str]:
-        """Return the rides topic."""
-        return [settings.job.source.topic]
-
-    def output_topics(self, settings: Settings) -> list[str]:
-        """Return the Kafka topics the job writes to."""
-        options: RideWindowsOptions = settings.job
-        topics = [options.sink.topic] if options.sink.kind == "kafka" else []
-        if "kafka" in options.dead_letter.kinds:
-            topics.append(options.dead_letter.topic)
-        return topics
-
     def outputs(self, settings: Settings) -> list[Output]:
-        """Return the Delta tables the job writes to."""
-        options: RideWindowsOptions = settings.job
-        outputs = []
-        if options.sink.kind == "delta":
-            outputs.append(Output(options.sink.path, "Delta table", "--delta-path"))
-        if "delta" in options.dead_letter.kinds:
-            outputs.append(
-                Output(options.dead_letter.path, "dead-letter Delta table", "--dead-letter-path")
-            )
-        if options.stages == "two":
-            outputs.append(Output(options.parsed_path, "parsed table", "--parsed-path"))
+        """Return the Delta tables the job writes to (and the parsed table of two stages)."""
+        outputs = super().outputs(settings)
+        if settings.job.stages == "two":
+            outputs.append(Output(settings.job.parsed_path, "parsed table", "--parsed-path"))
         return outputs
 
     def query_shapes(self, settings: Settings) -> dict[str, dict[str, Any]]:
         """Return what decides each query's state or output, recorded with its checkpoint."""
         options: RideWindowsOptions = settings.job
-        window = options.window
-        windows = {
-            "topic": options.source.topic,
-            "window": f"{window.kind} {window.gap or window.size}"
-            + (f" sliding {window.slide}" if window.kind == "hopping" else ""),
-            "group_by": list(window.group_by),
-            "watermark": window.watermark,
-            "output_mode": options.sink.output_mode,
-            "sink": sink_target(options.sink),
-            "shuffle_partitions": settings.spark.shuffle_partitions,
-        }
-        if window.panes:
-            windows["panes"] = True
-        shapes = {NAME: windows}
-        if options.dead_letter.kinds:
-            shapes[DEAD_LETTER_QUERY] = {
-                "topic": options.source.topic,
-                "dead_letter": dead_letter_target(options.dead_letter),
-            }
+        shapes = windows_shapes(options, settings, NAME)
         if options.stages == "two":
             # The windows and rejects read the parsed table, not the topic (a key only then, so
             # the checkpoints of one-stage runs keep their recorded shape).
@@ -311,23 +264,6 @@ class RideWindows(Job):
             }
         return shapes
 
-    def checkpoint_scope(self, settings: Settings) -> str:
-        """Return e.g. ``ride_windows/console`` or ``ride_windows/delta-ride_windows-1a2b3c``."""
-        sink = settings.job.sink
-        if sink.kind == "console":
-            return f"{NAME}/console"
-        if sink.kind == "kafka":
-            return f"{NAME}/kafka-{sink.topic}"
-        # A table's directory name, and a digest of its whole path: two tables of one name in
-        # different places get different checkpoints.
-        digest = hashlib.sha256(str(sink.path).encode()).hexdigest()[:6]
-        return f"{NAME}/delta-{Path(str(sink.path)).name}-{digest}"
-
-    def feeds(self, settings: Settings) -> list[Feed]:
-        """Return the rides topic, generated in the format the job parses."""
-        source = settings.job.source
-        return [Feed(source.topic, "rides", source.format)]
-
     def describe(self, settings: Settings) -> str:
         """Return the start line: what is read, how it is windowed, where it goes."""
         options: RideWindowsOptions = settings.job
@@ -339,22 +275,6 @@ class RideWindows(Job):
             f"{options.sink.output_mode} to {options.sink.kind}; "
             f"rejects to {options.dead_letter.kind}"
         )
-
-    def results(self, settings: Settings) -> list[str]:
-        """Return where the windows and rejects went, with the command that shows them."""
-        options: RideWindowsOptions = settings.job
-        places = {"kafka": options.sink.topic, "delta": display_path(options.sink.path)}
-        lines = []
-        if options.sink.kind in places:
-            target = places[options.sink.kind]
-            lines.append(f"windows in {target}: ./rides show {target}")
-        if "delta" in options.dead_letter.kinds:
-            target = display_path(options.dead_letter.path)
-            lines.append(f"rejects in {target}: ./rides show {target}")
-        if "kafka" in options.dead_letter.kinds:
-            topic = options.dead_letter.topic
-            lines.append(f"rejects in {topic}: ./rides consume {topic}")
-        return lines
 
     def reported_queries(self, settings: Settings) -> list[str]:
         """Return the parse query (two stages) and the windows query."""
@@ -372,16 +292,7 @@ class RideWindows(Job):
 
         def read_stage(records: DataFrame, parsed: bool) -> dict[str, DataStreamWriter]:
             windows, rejects = build_outputs(records, options, parsed, writers)
-            if "--delta-path" in outputs:
-                claim(spark, settings, NAME, outputs["--delta-path"], windows.schema)
-            if "--dead-letter-path" in outputs:
-                claim(
-                    spark,
-                    settings,
-                    DEAD_LETTER_QUERY,
-                    outputs["--dead-letter-path"],
-                    rejects.schema,
-                )
+            self.claim_tables(spark, settings, windows.schema, rejects.schema)
             return writers_for(windows, rejects, options, settings.kafka)
 
         if options.stages == "one":

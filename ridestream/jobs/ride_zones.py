@@ -20,7 +20,6 @@ resume a run by zone id; a job of its own keeps both out of ride_windows' option
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,20 +42,14 @@ from ridestream.config import (
     storage_path,
 )
 from ridestream.errors import ConfigError
-from ridestream.jobs.ride_windows import (
-    claim,
-    dead_letter_target,
-    parse_records,
-    sink_target,
-    writers_for,
-)
+from ridestream.jobs.outputs import SinkJob
+from ridestream.jobs.ride_windows import parse_records, windows_shapes, writers_for
 from ridestream.kafka.settings import KafkaSettings
 from ridestream.parsing import ACCOUNTING, record_counts, rejected_records, valid_rides
 from ridestream.paths import display_path
-from ridestream.runner import Job, Output, Stage
+from ridestream.runner import Stage
 from ridestream.schemas import ride_schema
 from ridestream.sources import read_kafka_stream
-from ridestream.stack import Feed
 from ridestream.windows import ride_windows
 from ridestream.zones import ZONE_COLUMNS, ZONES_FILE, load_zones, with_zones, zones_frame
 
@@ -136,7 +129,7 @@ def build_writers(
     return writers_for(*build_outputs(records, zones, options), options, kafka, NAME)
 
 
-class RideZones(Job):
+class RideZones(SinkJob):
     """The ride_zones job as the runner sees it."""
 
     name = NAME
@@ -149,67 +142,9 @@ class RideZones(Job):
     options = RideZonesOptions
     flags = FLAGS
 
-    def input_topics(self, settings: Settings) -> list[str]:
-        """Return the rides topic."""
-        return [settings.job.source.topic]
-
-    def output_topics(self, settings: Settings) -> list[str]:
-        """Return the Kafka topics the job writes to."""
-        options: RideZonesOptions = settings.job
-        topics = [options.sink.topic] if options.sink.kind == "kafka" else []
-        if "kafka" in options.dead_letter.kinds:
-            topics.append(options.dead_letter.topic)
-        return topics
-
-    def outputs(self, settings: Settings) -> list[Output]:
-        """Return the Delta tables the job writes to."""
-        options: RideZonesOptions = settings.job
-        outputs = []
-        if options.sink.kind == "delta":
-            outputs.append(Output(options.sink.path, "Delta table", "--delta-path"))
-        if "delta" in options.dead_letter.kinds:
-            outputs.append(
-                Output(options.dead_letter.path, "dead-letter Delta table", "--dead-letter-path")
-            )
-        return outputs
-
     def query_shapes(self, settings: Settings) -> dict[str, dict[str, Any]]:
         """Return what decides each query's state or output, recorded with its checkpoint."""
-        options: RideZonesOptions = settings.job
-        window = options.window
-        shapes: dict[str, dict[str, Any]] = {
-            NAME: {
-                "topic": options.source.topic,
-                "window": f"{window.kind} {window.gap or window.size}"
-                + (f" sliding {window.slide}" if window.kind == "hopping" else ""),
-                "group_by": list(window.group_by),
-                "watermark": window.watermark,
-                "output_mode": options.sink.output_mode,
-                "sink": sink_target(options.sink),
-                "shuffle_partitions": settings.spark.shuffle_partitions,
-            }
-        }
-        if options.dead_letter.kinds:
-            shapes[DEAD_LETTER_QUERY] = {
-                "topic": options.source.topic,
-                "dead_letter": dead_letter_target(options.dead_letter),
-            }
-        return shapes
-
-    def checkpoint_scope(self, settings: Settings) -> str:
-        """Return e.g. ``ride_zones/console`` or ``ride_zones/delta-ride_zones-1a2b3c``."""
-        sink = settings.job.sink
-        if sink.kind == "console":
-            return f"{NAME}/console"
-        if sink.kind == "kafka":
-            return f"{NAME}/kafka-{sink.topic}"
-        digest = hashlib.sha256(str(sink.path).encode()).hexdigest()[:6]
-        return f"{NAME}/delta-{Path(str(sink.path)).name}-{digest}"
-
-    def feeds(self, settings: Settings) -> list[Feed]:
-        """Return the rides topic, generated in the format the job parses."""
-        source = settings.job.source
-        return [Feed(source.topic, "rides", source.format)]
+        return windows_shapes(settings.job, settings, NAME)
 
     def describe(self, settings: Settings) -> str:
         """Return the start line: what is read, the lookup, how it is windowed, where it goes."""
@@ -224,40 +159,14 @@ class RideZones(Job):
             f"rejects to {options.dead_letter.kind}"
         )
 
-    def results(self, settings: Settings) -> list[str]:
-        """Return where the windows and rejects went, with the command that shows them."""
-        options: RideZonesOptions = settings.job
-        places = {"kafka": options.sink.topic, "delta": display_path(options.sink.path)}
-        lines = []
-        if options.sink.kind in places:
-            target = places[options.sink.kind]
-            lines.append(f"windows in {target}: ./rides show {target}")
-        if "delta" in options.dead_letter.kinds:
-            target = display_path(options.dead_letter.path)
-            lines.append(f"rejects in {target}: ./rides show {target}")
-        if "kafka" in options.dead_letter.kinds:
-            topic = options.dead_letter.topic
-            lines.append(f"rejects in {topic}: ./rides consume {topic}")
-        return lines
-
     def stages(self, spark: SparkSession, settings: Settings) -> list[Stage]:
         """Return the one stage: zone windows and rejects from the topic."""
         options: RideZonesOptions = settings.job
-        outputs = {output.flag: output for output in self.outputs(settings)}
 
         def stage() -> dict[str, DataStreamWriter]:
             records = read_kafka_stream(spark, settings.kafka, options.source)
             windows, rejects = build_outputs(records, zones_frame(spark, options.zones), options)
-            if "--delta-path" in outputs:
-                claim(spark, settings, NAME, outputs["--delta-path"], windows.schema)
-            if "--dead-letter-path" in outputs:
-                claim(
-                    spark,
-                    settings,
-                    DEAD_LETTER_QUERY,
-                    outputs["--dead-letter-path"],
-                    rejects.schema,
-                )
+            self.claim_tables(spark, settings, windows.schema, rejects.schema)
             return writers_for(windows, rejects, options, settings.kafka, NAME)
 
         return [stage]

@@ -50,7 +50,8 @@ from ridestream.config import (
     source_flags,
 )
 from ridestream.errors import ConfigError
-from ridestream.jobs.ride_windows import claim, dead_letter_target, parse_records
+from ridestream.jobs.outputs import claim, dead_letter_target
+from ridestream.jobs.ride_windows import parse_records
 from ridestream.parsing import (
     ACCOUNTING,
     PICKUP_TIME,
