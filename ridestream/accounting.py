@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pyspark.sql import functions as F
 
+from ridestream.delta_log import UnsupportedTable, commits, read_table
 from ridestream.errors import ConfigError
 from ridestream.parsing import ACCOUNTING
 
@@ -118,8 +120,58 @@ def windows_per_ride(starts: list[int], sizes: set[int]) -> int:
     return size // slide
 
 
-def window_rides(spark: Any, path: str) -> WindowRides:
-    """Read a ride_windows Delta table: its rows, the rides in them, and how it was written."""
+def window_rides(spark: Callable[[], Any], path: str) -> WindowRides:
+    """Read a ride_windows Delta table: its rows, the rides in them, and how it was written.
+
+    A plain local table is read from its log and files in this process; anything else with the
+    session ``spark()`` returns (started only then).
+    """
+    if "://" not in path:
+        try:
+            return _window_rides_from_log(Path(path))
+        except UnsupportedTable:
+            pass
+    return _window_rides_with_spark(spark(), path)
+
+
+def _window_rides_from_log(table: Path) -> WindowRides:
+    import pyarrow.parquet as pq
+
+    frame = read_table(table, ["window_start", "window_end", "ride_count"]).to_pandas()
+    starts = {int(t.timestamp()) for t in frame["window_start"]}
+    sizes = {int(s.total_seconds()) for s in frame["window_end"] - frame["window_start"]}
+    log = commits(table)
+    merged = any(commit.operation == "MERGE" for commit in log)
+    added = None
+    if merged:
+        # What each batch's MERGE added: the rides in the files it wrote, less those in the
+        # files it replaced (they stay on disk until a VACUUM; without them, ask Spark).
+        rides: dict[Path, int] = {}
+
+        def rides_in(path: Path) -> int:
+            if path not in rides:
+                if not path.exists():
+                    raise UnsupportedTable(f"{path.name} is gone (VACUUM)")
+                column = pq.read_table(path, columns=["ride_count"]).column("ride_count")
+                rides[path] = int(column.to_pandas().sum())
+            return rides[path]
+
+        added = {
+            commit.txn_version: sum(map(rides_in, commit.added))
+            - sum(map(rides_in, commit.removed))
+            for commit in log
+            if commit.txn_version is not None
+        }
+    return WindowRides(
+        windows=len(frame),
+        ride_windows=int(frame["ride_count"].sum()),
+        windows_per_ride=windows_per_ride(sorted(starts), sizes),
+        all_windows=merged,
+        added_per_batch=added,
+    )
+
+
+def _window_rides_with_spark(spark: Any, path: str) -> WindowRides:
     from delta.tables import DeltaTable
 
     table = spark.read.format("delta").load(path)
@@ -187,6 +239,10 @@ def added_per_batch(spark: Any, path: str) -> dict[int, int]:
     return added
 
 
+def _no_session() -> Any:
+    raise ConfigError("this table needs Spark to read it: pass a session")
+
+
 @dataclass
 class Report:
     """What :func:`audit` found: the lines of the report, and what does not balance."""
@@ -200,11 +256,17 @@ class Report:
         return not self.problems
 
 
-def audit(metrics_file: Path, query: str, windows: str | None = None, spark: Any = None) -> Report:
+def audit(
+    metrics_file: Path,
+    query: str,
+    windows: str | None = None,
+    spark: Callable[[], Any] | None = None,
+) -> Report:
     """Audit a finished run from its metrics file, and its windows Delta table if given.
 
-    ``spark`` (a session) is needed only with ``windows``. Raises ConfigError when the metrics
-    file is missing or holds no batch of ``query``, or the table cannot be read.
+    ``spark`` returns a session, for a ``windows`` table the log reader cannot read alone.
+    Raises ConfigError when the metrics file is missing or holds no batch of ``query``, or the
+    table cannot be read.
     """
     path = Path(metrics_file)
     if not path.exists():
@@ -248,10 +310,12 @@ def audit(metrics_file: Path, query: str, windows: str | None = None, spark: Any
     return report
 
 
-def _audit_windows(report: Report, balance: Balance, table: str, spark: Any) -> None:
+def _audit_windows(
+    report: Report, balance: Balance, table: str, spark: Callable[[], Any] | None
+) -> None:
     """Add the windows side of the balance (valid = in windows + dropped late) to ``report``."""
     try:
-        windows = window_rides(spark, str(Path(table).resolve()))
+        windows = window_rides(spark or _no_session, str(Path(table).resolve()))
     except Exception as error:  # noqa: BLE001 - a missing or foreign table: one line
         raise ConfigError(f"{table} is not a readable windows Delta table ({error})") from None
     each = windows.windows_per_ride

@@ -12,10 +12,13 @@ def cmd_balance(args: argparse.Namespace) -> int:
     """Print a finished run's record accounting from its metrics file; exit 1 if it is off."""
     from ridestream.accounting import audit
 
-    spark = None
-    if args.windows:
-        spark = command_session(args, "rides balance")
-    report = audit(args.metrics_file, args.query, windows=args.windows, spark=spark)
+    # Spark starts only for a table the log reader cannot read (remote, deletion vectors, ...).
+    report = audit(
+        args.metrics_file,
+        args.query,
+        windows=args.windows,
+        spark=lambda: command_session(args, "rides balance"),
+    )
     for line in report.lines:
         print(line)
     for problem in report.problems:
