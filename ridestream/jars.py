@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import os
 import shutil
 import subprocess
 import sys
@@ -94,10 +95,18 @@ class JarResolutionError(UserError, RuntimeError):
 
 
 def pyspark_jars_dir() -> Path:
-    """Return the directory of jars that ship inside the installed pyspark."""
+    """Return the directory of jars that ship inside the installed pyspark.
+
+    In a spark-submit driver, ``pyspark`` is imported from ``python/lib/pyspark.zip`` under
+    ``$SPARK_HOME``, which spark-submit sets: the jars are in ``$SPARK_HOME/jars``.
+    """
     import pyspark
 
-    return Path(pyspark.__file__).parent / "jars"
+    shipped = Path(pyspark.__file__).parent / "jars"
+    spark_home = os.environ.get("SPARK_HOME")
+    if not shipped.is_dir() and spark_home and (Path(spark_home) / "jars").is_dir():
+        return Path(spark_home) / "jars"
+    return shipped
 
 
 def _ivy_jar() -> Path:
