@@ -571,7 +571,8 @@ def print_report(
 ) -> None:
     """Print the table (markdown) and one ratio line per target on stdout."""
     n = args.records
-    formats = dict.fromkeys(["json", *(case.value_format for case in selected)])
+    read = {case.value_format for case in selected}
+    formats = ["json", *(fmt for fmt in ("csv", "avro") if fmt in read)]
     avro = (
         " (Avro: Confluent's wire format, schemas/ride.avsc registered in the bench's local schema "
         "registry)"
