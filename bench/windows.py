@@ -2,11 +2,18 @@
 
     ./bench/run windows                               # 4,000,000 rides, 2 rounds, measurements 1-7
     ./bench/run windows --records 500000 --only 1,2 --rounds 3
+    ./bench/run windows --avro                        # and the job on Avro values (1, 2, 3, 7)
+    ./bench/run windows --only 3 --avro 3
     ./bench/run windows --help
 
 One process, one embedded Kafka broker on free ports in a temporary directory, one Spark session
 from the project's session builder with the ``local`` profile's Spark settings. The same N
-synthetic rides (keyed by pickup zone) go to a JSON topic and a CSV topic. The JVM is warmed once
+synthetic rides (keyed by pickup zone) go to a JSON topic, a CSV topic and (``--avro``, for
+any of measurements 1, 2, 3 and 7) an Avro topic: Confluent's wire format, written by the project's
+producer through confluent-kafka's ``AvroSerializer``, the schema registered in the local schema
+registry (``ridestream.registry``) that the bench starts on a free port beside its broker. The job
+asks the registry for the writer schemas once, as ``jobs/ride_windows.py`` does when it builds its
+query; the registry is stopped before anything is timed. The JVM is warmed once
 on a small copy of the topics, then every round runs each selected case; rounds alternate the
 order of the cases so drift on a shared machine hits all of them. The table gives the best and
 the median round; ratios use the best rounds, and with several rounds the median rounds too.
@@ -17,14 +24,18 @@ Measurements (``--only``):
    windows by PULocationID) as a streaming query (trigger availableNow, one micro-batch of the
    whole topic) versus the same transform on a batch read of the topic. Both write to Spark's
    ``noop`` sink, which computes every row and writes nothing: only the computation is measured.
+   With Avro, the same pair on the Avro topic (``parse_avro_rides``: ``from_avro`` per writer
+   schema id and the re-encode check, instead of ``parse_rides``).
 2. Where the time goes, on batch reads: the raw read (a count: the ceiling), read + parse with the
    valid rides written to ``noop`` (every field of every ride materialized, as the windows need
-   them; a count would let Spark prune the parse), and the full job.
+   them; a count would let Spark prune the parse), and the full job. With Avro, the raw read of
+   the Avro topic (its values are smaller than JSON's) against the streaming job on it.
 3. CSV values: the course's ``split(value, ',')`` + cast by position into the same windows, versus
    the job on CSV values (``parse_rides(value_format="csv")``: ``from_csv`` and the reject checks)
    and the job on JSON. Also the split with the job's type checks (``try_cast`` of every field,
    a ride that fails one dropped): what validation costs with split, the job's work without its
-   quoting, range checks and reasons. All streaming.
+   quoting, range checks and reasons. With Avro, the job on Avro values against the job on CSV.
+   All streaming.
 4. Quix Streams (its own virtualenv, a subprocess timing itself from first message to last) counting
    the same 5-minute windows per zone on the JSON topic, versus the streaming job.
 5. Hopping windows of 60 minutes sliding 5 versus tumbling 5 minutes (the job's ``ride_windows``,
@@ -36,7 +47,8 @@ Measurements (``--only``):
    from its Kafka timestamp to that of the first window record whose ride_count includes it.
 7. The job as run: ``jobs/ride_windows.py``'s own outputs (``build_outputs``: the windows and the
    rejected records), each a streaming query of its own as the job starts them, both reading the
-   topic and parsing every record, versus the windows query alone (measurement 1's stream). And
+   topic and parsing every record, versus the windows query alone (measurement 1's stream);
+   with Avro, the same on the Avro topic against the Avro windows query alone. And
    the job in two stages (``--stages two``): its parse query writes every record, parsed, to a
    Delta table (the job's own writer), then the windows and rejects queries read that table, one
    after the other as the job runs them with trigger available-now. Timed from the first query's
@@ -53,7 +65,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -82,8 +94,10 @@ from bench.support.transforms import (
     split_csv_rides,
 )
 from ridestream import jars
+from ridestream.avro_parsing import subject_of, writer_schemas
 from ridestream.config import (
     DeadLetterSettings,
+    SchemaRegistrySettings,
     SinkSettings,
     SourceSettings,
     WindowSettings,
@@ -96,6 +110,7 @@ from ridestream.kafka.topics import create_topic
 from ridestream.local import EmbeddedKafka, free_port
 from ridestream.parsing import PICKUP_TIME, parse_rides, valid_rides
 from ridestream.paths import ridestream_home
+from ridestream.registry import EmbeddedRegistry
 from ridestream.runner import stop_between_batches
 from ridestream.schemas import ride_schema, ride_window_schema
 from ridestream.session import build_session
@@ -118,8 +133,30 @@ MEASUREMENTS = {
     6: "end-to-end latency",
     7: "the job as run",
 }
-JSON_TOPIC, CSV_TOPIC = "rides_json", "rides_csv"
+# The topics are rides_<format> (json, csv, avro) and warmup_<format> for the warm-up runs.
+JSON_TOPIC = "rides_json"
 WARMUP_RECORDS = 100_000
+
+
+# The Avro cases each measurement adds to its own (``cases``), and the ratio it prints for them:
+# (what is compared, numerator, denominator, target).
+AVRO_CASES = {
+    1: ["stream_avro", "batch_avro"],
+    2: ["raw_count_avro", "stream_avro"],
+    3: ["stream_avro"],
+    7: ["job_as_run_avro", "stream_avro"],
+}
+AVRO_RATIOS = {
+    1: ("streaming / batch", "stream_avro", "batch_avro", "target >= 1.0x"),
+    2: (
+        "job (streaming) / raw read of the Avro topic",
+        "stream_avro",
+        "raw_count_avro",
+        "target >= 0.5x",
+    ),
+    3: ("job on Avro / job on CSV", "stream_avro", "job_csv", "target > 1.0x: faster than CSV"),
+    7: ("jobs/ride_windows.py as run / windows query alone", "job_as_run_avro", "stream_avro", ""),
+}
 
 
 @dataclass(frozen=True)
@@ -132,13 +169,21 @@ class Case:
     # "stream" (availableNow, noop sink), "batch" (noop sink), "count", "quix", or "two_stages"
     # (the job's parse query to a Delta table, then ``build`` of that table's stream to noop)
     mode: str
-    topic: str = JSON_TOPIC
+    value_format: str = "json"  # the topic read: rides_json, rides_csv or rides_avro
     # A stream may have several outputs: each is a query of its own, started together.
     build: Callable[[DataFrame], DataFrame | tuple[DataFrame, ...]] | None = None
 
 
-def cases(only: set[int]) -> list[Case]:
-    """Return the cases the selected measurements need, each once (measurements share some)."""
+def cases(
+    only: set[int],
+    writers: Mapping[int, str] | None = None,
+    avro: Iterable[int] = tuple(AVRO_CASES),
+) -> list[Case]:
+    """Return the cases the selected measurements need, each once (measurements share some).
+
+    With ``writers`` (the Avro topic's writer schemas by id, from its registry) the job's Avro
+    cases are added to the measurements in ``avro`` (of those that have them: 1, 2, 3, 7).
+    """
     schema = ride_schema()
     chosen = {
         "stream_json": Case(
@@ -155,18 +200,18 @@ def cases(only: set[int]) -> list[Case]:
             build=lambda records: records.transform(parse_rides, schema).transform(valid_rides, schema),
         ),
         "split_csv": Case(
-            "split_csv", 3, "course: CSV split + cast, streaming", "stream", CSV_TOPIC,
+            "split_csv", 3, "course: CSV split + cast, streaming", "stream", "csv",
             build=lambda records: ride_windows(split_csv_rides(records, schema), TUMBLING),
         ),
         "split_csv_checked": Case(
             "split_csv_checked", 3, "course split + try_cast, type-checked rides only, streaming",
-            "stream", CSV_TOPIC,
+            "stream", "csv",
             build=lambda records: ride_windows(
                 split_csv_checked_rides(records, schema), TUMBLING
             ),
         ),
         "job_csv": Case(
-            "job_csv", 3, "job, CSV, streaming", "stream", CSV_TOPIC,
+            "job_csv", 3, "job, CSV, streaming", "stream", "csv",
             build=lambda records: job_windows(records, TUMBLING, value_format="csv"),
         ),
         # jobs/ride_windows.py's own build_outputs: the windows query and the dead-letter query,
@@ -199,8 +244,34 @@ def cases(only: set[int]) -> list[Case]:
         5: ["stream_hopping", "stream_hopping_plain", "stream_json"],
         7: ["job_as_run", "job_two_stages", "stream_json"],
     }
+    if writers is not None:
+        chosen.update(avro_cases(writers))
+        for measurement in avro:
+            needed[measurement] = needed[measurement] + AVRO_CASES[measurement]
     keys = [key for measurement in sorted(only) for key in needed.get(measurement, [])]
     return [chosen[key] for key in dict.fromkeys(keys)]
+
+
+def avro_cases(writers: Mapping[int, str]) -> dict[str, Case]:
+    """Return the job's cases on the Avro topic, parsed with ``writers`` (schema id -> schema)."""
+    return {
+        "stream_avro": Case(
+            "stream_avro", 1, "job, Avro, streaming", "stream", "avro",
+            build=lambda records: job_windows(records, TUMBLING, "avro", writers),
+        ),
+        "batch_avro": Case(
+            "batch_avro", 1, "job, Avro, batch", "batch", "avro",
+            build=lambda records: job_windows(records, TUMBLING, "avro", writers),
+        ),
+        "raw_count_avro": Case(
+            "raw_count_avro", 2, "raw Kafka read of the Avro topic, count (batch)", "count", "avro"
+        ),
+        "job_as_run_avro": Case(
+            "job_as_run_avro", 7,
+            "jobs/ride_windows.py as run on Avro: windows + dead-letter queries", "stream", "avro",
+            build=lambda records: job_as_run(records, TUMBLING, "avro", writers),
+        ),
+    }  # fmt: skip
 
 
 @dataclass
@@ -500,11 +571,20 @@ def print_report(
 ) -> None:
     """Print the table (markdown) and one ratio line per target on stdout."""
     n = args.records
+    read = {case.value_format for case in selected}
+    formats = ["json", *(fmt for fmt in ("csv", "avro") if fmt in read)]
+    avro = (
+        " (Avro: Confluent's wire format, schemas/ride.avsc registered in the bench's local schema "
+        "registry)"
+        if "avro" in formats
+        else ""
+    )
     print(f"\nmachine: {machine()} (shared with other work while this ran)")
     print(f"versions: {versions}")
     print(
         f"input: {n:,} synthetic rides (RideGenerator, {GENERATION_RATE}/s of event time, keyed by "
-        f"PULocationID) in topics {JSON_TOPIC} and {CSV_TOPIC}, {args.partitions} partitions"
+        f"PULocationID) in topics {', '.join(f'rides_{fmt}' for fmt in formats)}{avro}, "
+        f"{args.partitions} partitions"
         f"{f' read in {args.min_partitions} tasks (minPartitions)' if args.min_partitions else ''}; "
         f"{args.rounds} round(s) after a warm-up on {min(n, args.warmup_records):,} rides"
     )
@@ -536,10 +616,18 @@ def print_report(
         medians = ratio(timings.median(denominator), timings.median(numerator))
         return f"{best} (medians {medians})"
 
+    def avro_line(measurement: int) -> None:
+        """Print the Avro cases' ratio of ``measurement`` when they ran."""
+        what, numerator, denominator, target = AVRO_RATIOS[measurement]
+        if measurement in only and {numerator, denominator} <= timings.seconds.keys():
+            target = f" ({target})" if target else ""
+            print(f"{measurement}. Avro: {what} (rows/s): {both(numerator, denominator)}{target}")
+
     if 1 in only:
         print(
             f"1. streaming / batch (rows/s): {both('stream_json', 'batch_json')} (target >= 1.0x)"
         )
+    avro_line(1)
     if 2 in only:
         raw, parsed, job = (timings.best(k) for k in ("raw_count", "parse_valid", "batch_json"))
         # Read + parse materializes all 18 fields, the job only what the windows use: when the
@@ -556,6 +644,7 @@ def print_report(
             f"{both('job_csv', 'raw_count') if 'job_csv' in timings.seconds else 'not run (add 3)'} "
             "(target >= 0.5x for the fastest format)"
         )
+    avro_line(2)
     if 3 in only:
         print(
             f"3. job on CSV / course split (rows/s): {both('job_csv', 'split_csv')} "
@@ -564,6 +653,7 @@ def print_report(
             f"split with the same type checks: "
             f"{both('job_csv', 'split_csv_checked')}"
         )
+    avro_line(3)
     if 4 in only:
         print(
             f"4. ridestream streaming / Quix Streams (rows/s): "
@@ -585,6 +675,7 @@ def print_report(
             f"(--stages two) {both('job_two_stages', 'stream_json')}; two stages / "
             f"one: {both('job_two_stages', 'job_as_run')}"
         )
+    avro_line(7)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -620,10 +711,22 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--only",
-        type=lambda text: sorted({int(part) for part in text.split(",") if part.strip()}),
+        type=measurement_list,
         default=sorted(MEASUREMENTS),
         metavar="1,2,...",
         help="measurements to run (default: all)",
+    )
+    parser.add_argument(
+        "--avro",
+        type=measurement_list,
+        nargs="?",
+        const=sorted(AVRO_CASES),
+        default=[],
+        metavar="1,2,3,7",
+        help="add the job on Avro values to these of the selected measurements (--avro alone: "
+        "all four that have Avro cases): the same rides in a topic rides_avro in Confluent's "
+        "wire format, the schema registered in a local schema registry that the bench starts "
+        "on a free port and stops (default: no Avro)",
     )
     parser.add_argument(
         "--max-offsets-per-trigger",
@@ -650,7 +753,100 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     unknown = set(args.only) - set(MEASUREMENTS)
     if unknown:
         parser.error(f"--only: no measurement {sorted(unknown)}; choose from 1-7")
+    unknown = set(args.avro) - set(AVRO_CASES)
+    if unknown:
+        parser.error(
+            f"--avro: measurement {sorted(unknown)} has no Avro cases; "
+            f"choose from {','.join(map(str, AVRO_CASES))}"
+        )
     return args
+
+
+def measurement_list(text: str) -> list[int]:
+    """Return the measurement numbers of a flag's value, e.g. '1,2,7'."""
+    return sorted({int(part) for part in text.split(",") if part.strip()})
+
+
+def topic_formats(only: set[int], avro: set[int]) -> list[str]:
+    """Return the formats whose topics the selected measurements read (none for 6 alone).
+
+    ``avro``: the measurements that add the job's Avro cases (``--avro``).
+    """
+    if not only - {6}:
+        return []
+    return [
+        "json",
+        *(["csv"] if 3 in only else []),
+        *(["avro"] if only & avro else []),
+    ]
+
+
+def prepare_topics(
+    kafka: KafkaSettings,
+    producer_options: dict,
+    rides_path: Path,
+    formats: list[str],
+    args: argparse.Namespace,
+    registry: SchemaRegistrySettings | None,
+) -> None:
+    """Fill ``rides_<format>`` with ``--records`` rides and ``warmup_<format>`` with the warm-up's."""
+    if formats:
+        print("preparing topics:", file=sys.stderr, flush=True)
+    for fmt in formats:
+        for prefix, count in (
+            ("rides", args.records),
+            ("warmup", min(args.records, args.warmup_records)),
+        ):
+            if count:
+                prepare_topic(
+                    kafka,
+                    producer_options,
+                    f"{prefix}_{fmt}",
+                    rides_path,
+                    fmt,
+                    count,
+                    args.partitions,
+                    registry,
+                )
+
+
+def run_rounds(runner: Runner, selected: list[Case], args: argparse.Namespace) -> Timings:
+    """Warm every Spark case up on the warm-up topics, then time ``--rounds`` rounds of all cases.
+
+    Rounds alternate the order of the cases, so that drift on a shared machine hits them all.
+    """
+    spark_cases = [case for case in selected if case.mode != "quix"]
+    warmup_records = min(args.records, args.warmup_records)
+    if spark_cases and warmup_records:
+        print("warm-up (not timed):", file=sys.stderr, flush=True)
+        for case in spark_cases:
+            seconds = runner.run(case, f"warmup_{case.value_format}", warmup_records)
+            print(f"  {case.key}: {seconds:.1f} s", file=sys.stderr, flush=True)
+    timings = Timings()
+    for round_no in range(args.rounds if selected else 0):
+        order = selected if round_no % 2 == 0 else list(reversed(selected))
+        print(f"round {round_no + 1}/{args.rounds}:", file=sys.stderr, flush=True)
+        for case in order:
+            seconds = runner.run(case, f"rides_{case.value_format}", args.records)
+            timings.add(case.key, seconds)
+            print(
+                f"  {case.key}: {seconds:.1f} s ({rows_per_s(args.records, seconds)} rows/s)",
+                file=sys.stderr,
+                flush=True,
+            )
+    return timings
+
+
+def versions_of(spark: SparkSession, only: set[int]) -> str:
+    """Return the versions of everything measured, for the report."""
+    return (
+        f"Python {sys.version.split()[0]}, Java "
+        f"{spark._jvm.java.lang.System.getProperty('java.version')}, pyspark "
+        f"{package_version('pyspark')}, delta-spark {package_version('delta-spark')} "
+        f"(jars {jars.DELTA_JAR_VERSION}), confluent-kafka {package_version('confluent-kafka')}, "
+        f"Kafka {jars.KAFKA_BROKER_VERSION}"
+        + (f", quixstreams {QUIXSTREAMS_VERSION}" if 4 in only else "")
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -659,14 +855,18 @@ def main(argv: list[str] | None = None) -> int:
     only = set(args.only)
     settings = build_settings("local", load_profile("local"))
     producer_options = dict(settings.producer)
-    selected = cases(only)
     workdir = Path(tempfile.mkdtemp(prefix="ridestream-bench-"))
     broker = EmbeddedKafka(workdir / "kafka", port=free_port(), controller_port=free_port())
+    registry = EmbeddedRegistry(
+        workdir / "registry", port=free_port(), bootstrap_servers=broker.bootstrap_servers
+    )
     spark = None
     try:
+        avro = only & set(args.avro)
+        formats = topic_formats(only, avro)
         print(
             f"bench windows: {args.records:,} rides, measurements {','.join(map(str, args.only))}, "
-            f"{args.rounds} round(s)",
+            f"{args.rounds} round(s), topics of {', '.join(formats) or 'none'}",
             file=sys.stderr,
             flush=True,
         )
@@ -676,65 +876,25 @@ def main(argv: list[str] | None = None) -> int:
         )
         broker.start()
         kafka = KafkaSettings(bootstrap_servers=broker.bootstrap_servers)
-        formats = {"json"} | ({"csv"} if 3 in only else set())
-        topics = {fmt: f"rides_{fmt}" for fmt in formats}
-        warmup = {fmt: f"warmup_{fmt}" for fmt in formats}
-        if selected:
-            print("preparing topics:", file=sys.stderr, flush=True)
-            for fmt in sorted(formats):
-                prepare_topic(
-                    kafka,
-                    producer_options,
-                    topics[fmt],
-                    rides_path,
-                    fmt,
-                    args.records,
-                    args.partitions,
-                )
-                if args.warmup_records:
-                    prepare_topic(
-                        kafka,
-                        producer_options,
-                        warmup[fmt],
-                        rides_path,
-                        fmt,
-                        min(args.records, args.warmup_records),
-                        args.partitions,
-                    )
+        avro_registry = None
+        if "avro" in formats:
+            started = time.monotonic()
+            registry.start()
+            avro_registry = SchemaRegistrySettings(url=registry.url)
+            print(
+                f"schema registry at {registry.url}: {time.monotonic() - started:.1f} s to start",
+                file=sys.stderr,
+                flush=True,
+            )
+        prepare_topics(kafka, producer_options, rides_path, formats, args, avro_registry)
+        # The writer schemas, asked once as the job asks them when its query is built (the
+        # warm-up topic's subject holds the same schema, under the same id).
+        writers = writer_schemas(avro_registry, subject_of("rides_avro")) if avro_registry else None
+        registry.stop()  # not asked again: nothing of it runs while the cases are timed
+        selected = cases(only, writers, avro)
         spark = build_session(settings.spark, app_name="bench_windows")
-        versions = (
-            f"Python {sys.version.split()[0]}, Java "
-            f"{spark._jvm.java.lang.System.getProperty('java.version')}, pyspark "
-            f"{package_version('pyspark')}, delta-spark {package_version('delta-spark')} "
-            f"(jars {jars.DELTA_JAR_VERSION}), confluent-kafka {package_version('confluent-kafka')}, "
-            f"Kafka {jars.KAFKA_BROKER_VERSION}"
-            + (f", quixstreams {QUIXSTREAMS_VERSION}" if 4 in only else "")
-        )
         runner = Runner(spark, kafka, workdir, args.max_offsets_per_trigger, args.min_partitions)
-
-        def topic_of(case: Case, names: dict[str, str]) -> str:
-            return names["csv"] if case.topic == CSV_TOPIC else names["json"]
-
-        spark_cases = [case for case in selected if case.mode != "quix"]
-        if spark_cases and args.warmup_records:
-            print("warm-up (not timed):", file=sys.stderr, flush=True)
-            for case in spark_cases:
-                seconds = runner.run(
-                    case, topic_of(case, warmup), min(args.records, args.warmup_records)
-                )
-                print(f"  {case.key}: {seconds:.1f} s", file=sys.stderr, flush=True)
-        timings = Timings()
-        for round_no in range(args.rounds if selected else 0):
-            order = selected if round_no % 2 == 0 else list(reversed(selected))
-            print(f"round {round_no + 1}/{args.rounds}:", file=sys.stderr, flush=True)
-            for case in order:
-                seconds = runner.run(case, topic_of(case, topics), args.records)
-                timings.add(case.key, seconds)
-                print(
-                    f"  {case.key}: {seconds:.1f} s ({rows_per_s(args.records, seconds)} rows/s)",
-                    file=sys.stderr,
-                    flush=True,
-                )
+        timings = run_rounds(runner, selected, args)
         notes = []
         if 5 in only:
             print("hopping check...", file=sys.stderr, flush=True)
@@ -763,11 +923,12 @@ def main(argv: list[str] | None = None) -> int:
                 + ", ".join(f"{phase} {s:.2f} s" for phase, s in latency.phases_s.items())
                 + ")"
             )
-        print_report(args, selected, timings, versions, notes)
+        print_report(args, selected, timings, versions_of(spark, only), notes)
         return 0
     finally:
         if spark is not None:
             spark.stop()
+        registry.stop()
         broker.stop()
         shutil.rmtree(workdir, ignore_errors=True)
 

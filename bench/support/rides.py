@@ -2,8 +2,10 @@
 
 The rides come from :class:`ridestream.kafka.datagen.RideGenerator` (the project's generator) and
 go to Kafka through the project's own producer path (:func:`ridestream.kafka.producer.
-produce_batches`: Arrow batches encoded column at a time as JSON or CSV values), so a JSON topic
-and a CSV topic hold the same rides, record for record, keyed by pickup zone.
+produce_batches`: Arrow batches encoded column at a time as JSON or CSV values, or Avro values in
+Confluent's wire format through :class:`ridestream.kafka.avro_values.AvroValues`, as ``rides
+produce --format avro`` writes them), so the JSON, CSV and Avro topics hold the same rides, record
+for record, keyed by pickup zone.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ridestream.config import SchemaRegistrySettings
+from ridestream.kafka.avro_values import AvroValues
 from ridestream.kafka.datagen import RideGenerator
 from ridestream.kafka.producer import (
     DeliveryReport,
@@ -95,11 +99,14 @@ def produce_rides(
     rate: float | None = None,
     speedup: float | None = None,
     restamp: bool = False,
+    registry: SchemaRegistrySettings | None = None,
 ) -> DeliveryReport:
     """Produce rides to ``topic`` (created beforehand) with progress; fail unless all arrived.
 
     ``speedup`` with ``restamp`` replays the rides' own event-time gaps compressed ``speedup``
     times, starting now: a fixed wall-clock rate of rides whose pickup times are the present.
+    Avro values (``value_format`` 'avro') register ``schemas/ride.avsc`` in ``registry`` under
+    the subject ``<topic>-value``, as the project's producers do.
     """
     report = DeliveryReport()
     producer = make_producer(kafka, producer_options, report)
@@ -113,6 +120,7 @@ def produce_rides(
         speedup=speedup,
         restamp=restamp,
         limit=total,
+        avro=AvroValues(registry, topic, "ride") if value_format == "avro" else None,
     )
     produce_batches(producer, job, batches, report, Progress(f"  produce {topic}", total))
     if report.sent != total:
@@ -131,12 +139,22 @@ def prepare_topic(
     value_format: str,
     count: int,
     partitions: int,
+    registry: SchemaRegistrySettings | None = None,
 ) -> None:
-    """Create ``topic`` with ``partitions`` and fill it with the first ``count`` rides of ``path``."""
+    """Create ``topic`` with ``partitions`` and fill it with the first ``count`` rides of ``path``.
+
+    ``registry``: where Avro values' schema is registered (see :func:`produce_rides`).
+    """
     create_topic(kafka, topic, partitions=partitions)
     started = time.monotonic()
     report = produce_rides(
-        kafka, producer_options, topic, ride_batches(path, count), value_format, count
+        kafka,
+        producer_options,
+        topic,
+        ride_batches(path, count),
+        value_format,
+        count,
+        registry=registry,
     )
     print(
         f"  {topic}: {count:,} {value_format.upper()} rides, {report.bytes / 1e6:,.0f} MB, "

@@ -5,6 +5,8 @@ Pure ``DataFrame -> DataFrame`` functions, like the job's; the benchmark wires t
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
@@ -25,21 +27,32 @@ def job_options(
     return RideWindowsOptions(window=spec, source=SourceSettings(format=value_format), **options)
 
 
-def job_windows(records: DataFrame, spec: WindowSettings, value_format: str = "json") -> DataFrame:
+def job_windows(
+    records: DataFrame,
+    spec: WindowSettings,
+    value_format: str = "json",
+    writers: Mapping[int, str] | None = None,
+) -> DataFrame:
     """Return ride_windows' windows of raw Kafka records (its own builder: parse, valid, windows).
 
-    In the job's default append mode; ``spec.panes`` combines hopping windows from panes.
+    In the job's default append mode; ``spec.panes`` combines hopping windows from panes. Avro
+    values need ``writers``, the registry's writer schemas by id (as the job asks them once).
     """
-    windows, _ = build_outputs(records, job_options(spec, value_format))
+    windows, _ = job_as_run(records, spec, value_format, writers)
     return windows
 
 
-def job_as_run(records: DataFrame, spec: WindowSettings) -> tuple[DataFrame, DataFrame]:
+def job_as_run(
+    records: DataFrame,
+    spec: WindowSettings,
+    value_format: str = "json",
+    writers: Mapping[int, str] | None = None,
+) -> tuple[DataFrame, DataFrame]:
     """Return ride_windows' own outputs (windows, rejects) with the windows ``spec``.
 
     The job starts a query for each, and each query reads and parses every record.
     """
-    return build_outputs(records, job_options(spec))
+    return build_outputs(records, job_options(spec, value_format), writers=writers)
 
 
 def job_parse_stage(spark: SparkSession, records: DataFrame, parsed_path: str) -> DataStreamWriter:
