@@ -179,11 +179,11 @@ def resolve(name: str, *, quiet: bool = False) -> list[Path]:
             "java not found on PATH: install a Java 17 runtime (Spark 4 needs it)"
         )
     if not quiet:
-        print(
-            f"ridestream: resolving {name} jars from Maven Central into {target} (first run only)...",
-            file=sys.stderr,
-            flush=True,
+        # One write (the line and its end together): bundles resolve in parallel threads.
+        sys.stderr.write(
+            f"ridestream: resolving {name} jars from Maven Central into {target} (first run only)...\n"
         )
+        sys.stderr.flush()
     staging = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=_mkdir(target.parent)))
     try:
         ivy_file = staging / "ivy.xml"
