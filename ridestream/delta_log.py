@@ -58,6 +58,15 @@ def _file(table: Path, body: dict[str, Any]) -> Path:
     return table / path
 
 
+def _actions(commit_file: Path):  # noqa: ANN202 - an iterator of (action, body)
+    """Yield a JSON commit's actions, each checked for what this reader cannot read."""
+    for line in commit_file.read_text().splitlines():
+        if line.strip():
+            ((action, body),) = json.loads(line).items()
+            _check(action, body)
+            yield action, body
+
+
 def _commit_files(table: Path) -> dict[int, Path]:
     return {int(path.stem): path for path in (table / LOG).glob("*.json") if path.stem.isdigit()}
 
@@ -73,11 +82,7 @@ def commits(table: Path) -> list[Commit]:
     result = []
     for version in sorted(files):
         commit = Commit(version)
-        for line in files[version].read_text().splitlines():
-            if not line.strip():
-                continue
-            ((action, body),) = json.loads(line).items()
-            _check(action, body)
+        for action, body in _actions(files[version]):
             if action == "add":
                 commit.added.append(_file(table, body))
             elif action == "remove":
@@ -127,11 +132,7 @@ def live_files(table: Path | str) -> list[Path]:
     version, live = _checkpoint(table)
     files = _commit_files(table)
     for number in sorted(v for v in files if v > version):
-        for line in files[number].read_text().splitlines():
-            if not line.strip():
-                continue
-            ((action, body),) = json.loads(line).items()
-            _check(action, body)
+        for action, body in _actions(files[number]):
             if action == "add":
                 live.add(_file(table, body))
             elif action == "remove":
