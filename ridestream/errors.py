@@ -11,6 +11,7 @@ define its errors on :class:`UserError`.
 
 from __future__ import annotations
 
+import re
 import sys
 import time
 import traceback
@@ -80,6 +81,15 @@ _KNOWN_SPARK_FAILURES = (
         )
         for marker in ("Log file was malformed", "CHECKPOINT_FILE", "Malformed checkpoint")
     ),
+    *(
+        (
+            marker,
+            "the disk ran out of space, or a file reached the size limit (ulimit -f), while the "
+            "job wrote its checkpoint or output: free space and run again; the job resumes from "
+            "its checkpoint and redoes the batch that did not commit",
+        )
+        for marker in ("No space left on device", "File too large", "Disk quota exceeded")
+    ),
     (
         "TimeoutException",
         "Kafka stopped answering: check that the broker is up "
@@ -88,8 +98,29 @@ _KNOWN_SPARK_FAILURES = (
 )
 
 
+# The last line of a Python traceback that Spark carries in its own error: ``module.Class: text``.
+_PYTHON_ERROR_LINE = re.compile(r"^\s*(ridestream(?:\.\w+)*)\.(\w+): (.+)$", re.MULTILINE)
+
+
+def raised_inside(error: BaseException) -> str | None:
+    """Return the message of a :class:`UserError` raised inside a query, or None.
+
+    A job's own code that runs in a batch (a foreachBatch writer) raises :class:`UserError` like
+    any other; Spark hands it back wrapped in a query error whose text holds the Python
+    traceback. Its message says what to do, so it is the line for the console.
+    """
+    for module, name, message in _PYTHON_ERROR_LINE.findall(str(error)):
+        raised = getattr(sys.modules.get(module), name, None)
+        if isinstance(raised, type) and issubclass(raised, UserError):
+            return message.strip()
+    return None
+
+
 def explain(error: BaseException) -> str:
     """Return a one-line explanation of ``error`` for the console."""
+    inside = raised_inside(error)
+    if inside is not None:
+        return inside
     text = str(error)
     for marker, advice in _KNOWN_SPARK_FAILURES:
         if marker in text:
@@ -117,7 +148,12 @@ def run_main(main: Callable[[], int], name: str) -> None:
         print(f"{name}: {error}", file=sys.stderr)
         code = EXIT_USER_ERROR
     except Exception as error:  # noqa: BLE001 - the last line of defence: no stack trace as message
-        trace = _write_trace(name)
-        print(f"{name}: {explain(error)}\n{name}: full trace in {trace}", file=sys.stderr)
-        code = EXIT_FAILURE
+        inside = raised_inside(error)
+        if inside is not None:
+            print(f"{name}: {inside}", file=sys.stderr)
+            code = EXIT_USER_ERROR
+        else:
+            trace = _write_trace(name)
+            print(f"{name}: {explain(error)}\n{name}: full trace in {trace}", file=sys.stderr)
+            code = EXIT_FAILURE
     sys.exit(code)

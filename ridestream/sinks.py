@@ -15,7 +15,7 @@ from pyspark.sql import types as T
 from pyspark.sql.streaming import DataStreamWriter
 
 from ridestream.config import DeadLetterSettings, SinkSettings
-from ridestream.errors import ConfigError
+from ridestream.errors import ConfigError, UserError
 from ridestream.kafka.settings import KafkaSettings
 
 
@@ -156,6 +156,17 @@ def claim_table(
     )
 
 
+class OutputTableRemoved(UserError):
+    """A job's Delta output table disappeared after the job had written to it."""
+
+    def __init__(self, path: str, batch_id: int) -> None:
+        super().__init__(
+            f"the Delta table {path} was removed while the job wrote to it (batch {batch_id} "
+            "found no table; the results of the earlier batches went with it): restore the "
+            "table and run again, or start over with a new --checkpoint-dir"
+        )
+
+
 TXN_APP_ID = "spark.databricks.delta.write.txnAppId"
 TXN_VERSION = "spark.databricks.delta.write.txnVersion"
 
@@ -204,6 +215,9 @@ def merge_results(path: str, keys: tuple[str, ...], app_id: str):  # noqa: ANN20
         try:
             batch.count()
             if not DeltaTable.isDeltaTable(spark, path):
+                if batch_id > 0:
+                    # Created again, the table would hold only the batches from here on.
+                    raise OutputTableRemoved(path, batch_id)
                 # The first batch creates the table (empty, with the contract's schema).
                 batch.limit(0).write.format("delta").mode("ignore").save(path)
             with idempotent_writes(spark, app_id, batch_id):

@@ -41,6 +41,7 @@ LONGEST_FIRST = [
     "test_accounting.py",
     "test_stream_sql_e2e.py",
     "test_faults.py",
+    "test_faults_output.py",
     "test_readme_examples.py",
     "test_pane_windows.py",
     "test_stopping.py",
