@@ -70,6 +70,7 @@ _KNOWN_SPARK_FAILURES = (
             "UnknownTopicOrPartition",
             "KAFKA_DATA_LOSS",
             "some data may have been missed",
+            "Some data may have been lost",
             "are gone. Some data may have been missed",
         )
     ),

@@ -77,6 +77,54 @@ def _write_json(path: Path, values: Mapping[str, Any]) -> None:
     os.replace(staging, path)
 
 
+TOPICS_FILE = "ridestream-topics.json"
+
+
+class TopicRecreated(UserError):
+    """A topic the job reads was deleted and created again under its checkpoint."""
+
+    def __init__(self, topics: list[str], since: str) -> None:
+        super().__init__(
+            f"topic {', '.join(topics)} was deleted and created again {since} (its id changed): "
+            "the checkpoint's offsets belong to the old topic, and the job would skip the new "
+            "topic's first records. Start over with a new --checkpoint-dir (and a new table for "
+            "Delta output), or set source.fail_on_data_loss = false to go on from the old offsets"
+        )
+
+
+def recreated(recorded: Mapping[str, str], current: Mapping[str, str]) -> list[str]:
+    """Return the topics whose id in ``current`` differs from the one ``recorded``."""
+    return sorted(topic for topic, id_ in current.items() if recorded.get(topic, id_) != id_)
+
+
+def check_topic_ids(
+    directories: list[str], current: Mapping[str, str], go_on: bool = False
+) -> list[str]:
+    """Check the input topics' ids against those the job's checkpoints were made with.
+
+    Each query's checkpoint keeps the ids of the topics it was made on (``ridestream-topics.json``,
+    written on its first run). A topic whose id changed was deleted and created again: refused
+    with :class:`TopicRecreated`, or, with ``go_on`` (``source.fail_on_data_loss = false``),
+    recorded anew and returned. Remote checkpoints and topics without an id are not checked.
+    """
+    roots = [root for root in map(_local, directories) if root is not None]
+    if not current:
+        return []
+    recorded = {}
+    for root in roots:
+        try:
+            recorded[root] = json.loads((root / TOPICS_FILE).read_text())
+        except (OSError, ValueError):
+            recorded[root] = {}
+    changed = sorted({topic for ids in recorded.values() for topic in recreated(ids, current)})
+    if changed and not go_on:
+        raise TopicRecreated(changed, "since this checkpoint was written")
+    for root, ids in recorded.items():
+        root.mkdir(parents=True, exist_ok=True)
+        _write_json(root / TOPICS_FILE, {**ids, **current})
+    return changed
+
+
 def check_checkpoint(
     directory: Path | str, query: str, shape: Mapping[str, Any], record: bool = True
 ) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import sys
 import threading
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -273,9 +274,22 @@ class KafkaWatch:
     INTERVAL_S = 10.0
     PROBE_S = 5.0
 
-    def __init__(self, job_name: str, kafka: Any, stream: TextIO | None = None) -> None:
+    def __init__(
+        self,
+        job_name: str,
+        kafka: Any,
+        stream: TextIO | None = None,
+        topics: Mapping[str, str] | None = None,
+        on_failure: Callable[[], None] | None = None,
+    ) -> None:
         self.job_name = job_name
         self.kafka = kafka
+        # The input topics' ids at start: one that changes was deleted and created again, and
+        # Spark would read the new topic from the old offsets. That is a failure (``failure``,
+        # then ``on_failure`` is called, which stops the job).
+        self.topics = dict(topics or {})
+        self.on_failure = on_failure
+        self.failure: Exception | None = None
         self.interval_s = self.INTERVAL_S
         self.probe_s = self.PROBE_S
         self.stream = stream or sys.stderr
@@ -314,6 +328,18 @@ class KafkaWatch:
             self.outages.append(away)
             self.down_since = None
             self._say(f"{where} answers again after {away:,.0f} s; the next batches catch up")
+        if up and self.topics and self.failure is None:
+            self._check_topics()
+
+    def _check_topics(self) -> None:
+        from ridestream.kafka.admin import topic_ids
+        from ridestream.preflight import TopicRecreated, recreated
+
+        changed = recreated(self.topics, topic_ids(self.kafka, list(self.topics), self.probe_s))
+        if changed:
+            self.failure = TopicRecreated(changed, "while the job ran")
+            if self.on_failure is not None:
+                self.on_failure()
 
     def _say(self, line: str) -> None:
         print(f"{self.job_name}: {line}", file=self.stream, flush=True)

@@ -46,6 +46,7 @@ from ridestream.preflight import (
     CheckpointLock,
     check_checkpoint,
     check_checkpoint_files,
+    check_topic_ids,
     check_writable,
     check_writable_file,
     describe_holder,
@@ -262,22 +263,51 @@ def execute(
     """
     with holding(job, settings, lock):
         preflight(job, settings)
-        return _execute(spark, job, settings, stop)
+        return _execute(spark, job, settings, stop or threading.Event())
 
 
-def _execute(
-    spark: SparkSession, job: Job, settings: Settings, stop: threading.Event | None
-) -> int:
+def _fail_on_data_loss(settings: Settings) -> bool:
+    return getattr(getattr(settings.job, "source", None), "fail_on_data_loss", True)
+
+
+def check_input_topics(job: Job, settings: Settings) -> dict[str, str]:
+    """Refuse to resume on a topic deleted and created again; return the input topics' ids.
+
+    See :func:`~ridestream.preflight.check_topic_ids`; with ``source.fail_on_data_loss = false``
+    the job goes on from its old offsets and says so.
+    """
+    from ridestream.kafka.admin import topic_ids
+
+    ids = topic_ids(settings.kafka, job.input_topics(settings))
+    checkpoints = [settings.query.checkpoint(query) for query in job.query_shapes(settings)]
+    changed = check_topic_ids(checkpoints, ids, go_on=not _fail_on_data_loss(settings))
+    if changed:
+        _say(
+            f"{job.name}: topic {', '.join(changed)} was deleted and created again (its id "
+            "changed); source.fail_on_data_loss = false: going on from the checkpoint's offsets, "
+            "past the new topic's first records"
+        )
+    return ids
+
+
+def _execute(spark: SparkSession, job: Job, settings: Settings, stop: threading.Event) -> int:
     reported = job.reported_queries(settings)
     reporter = ProgressReporter(
         show=set(reported) if settings.query.progress else set(),
         metrics_file=settings.query.metrics_file,
     )
+    ids = check_input_topics(job, settings)
     spark.streams.addListener(reporter)
+    watch = KafkaWatch(
+        job.name,
+        settings.kafka,
+        topics=ids if _fail_on_data_loss(settings) else None,
+        on_failure=stop.set,
+    )
     try:
         _say(f"{job.name}: {job.describe(settings)}")
-        with KafkaWatch(job.name, settings.kafka):
-            stopped = _run_stages(spark, job, settings, stop, reporter, reported)
+        with watch:
+            stopped = _run_stages(spark, job, settings, stop, reporter, reported, watch)
     finally:
         spark.streams.removeListener(reporter)
     return EXIT_STOPPED if stopped else EXIT_OK
@@ -290,8 +320,12 @@ def _run_stages(
     stop: threading.Event | None,
     reporter: ProgressReporter,
     reported: list[str],
+    watch: KafkaWatch,
 ) -> bool:
-    """Start the stages, await them, stop them, print the summary; return True if stopped."""
+    """Start the stages, await them, stop them, print the summary; return True if stopped.
+
+    A failure the ``watch`` found (an input topic created again) stops the queries and is raised.
+    """
     queries: list[StreamingQuery] = []
     stopped = False
     stages = job.stages(spark, settings)
@@ -308,6 +342,8 @@ def _run_stages(
     finally:
         # A stage that failed to start must not leave the stages before it running.
         stop_queries(queries)
+    if watch.failure is not None:
+        raise watch.failure
     wait_for_listener(reporter, queries)
     for name in reported[:-1]:
         _say(f"{name}: {reporter.summary(name)}")

@@ -21,6 +21,29 @@ def admin_client(kafka: KafkaSettings) -> AdminClient:
     return AdminClient({**kafka.client_config(), "log_level": 0})
 
 
+def topic_ids(kafka: KafkaSettings, topics: list[str], timeout_s: float = 5.0) -> dict[str, str]:
+    """Return each topic's id: Kafka gives a topic deleted and created again a new one.
+
+    Offsets alone cannot tell the new topic from the old: Spark reads a topic created again
+    from the offset its checkpoint had reached, skipping the new topic's first records without
+    a word when there are more of them by then. A topic that cannot be described (gone, not
+    authorised, the cluster down) is left out.
+    """
+    from confluent_kafka import TopicCollection
+
+    if not topics:
+        return {}
+    admin = admin_client(kafka)
+    futures = admin.describe_topics(TopicCollection(list(topics)), request_timeout=timeout_s)
+    ids = {}
+    for topic, future in futures.items():
+        try:
+            ids[topic] = str(future.result().topic_id)
+        except KafkaException:
+            continue
+    return ids
+
+
 def check_topics(
     kafka: KafkaSettings,
     topics: list[str],

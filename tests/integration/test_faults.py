@@ -2,10 +2,10 @@
 
 Rows of the README's "When things go wrong" table that need a running job: the only broker down
 for a while (the job says so, waits, catches up, and loses or doubles nothing), the source topic
-deleted under a running job, a damaged checkpoint, and a stop asked for while the job is still
-starting. (A second run on a held checkpoint and every way to stop a running job are in
-test_stopping.py; a lock left by a killed run, and settings refused at load, in
-tests/unit/test_checkpoint_guards.py.)
+deleted under a running job, or deleted and created again, a damaged checkpoint, and a stop asked
+for while the job is still starting. (A second run on a held checkpoint and every way to stop a
+running job are in test_stopping.py; a lock left by a killed run, and settings refused at load, in
+tests/unit/test_checkpoint_guards.py; faults at a Delta output in test_faults_output.py.)
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import threading
 import time
 from contextlib import redirect_stderr
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -31,6 +32,7 @@ from ridestream.kafka.settings import KafkaSettings
 from ridestream.kafka.topics import delete_topic
 from ridestream.local import EmbeddedKafka, free_port
 from ridestream.paths import PROJECT_ROOT
+from ridestream.preflight import TopicRecreated
 from tests.integration.helpers import (
     consume_all,
     create_topic,
@@ -201,6 +203,85 @@ def test_a_topic_deleted_under_a_running_job_stops_it_with_one_line(spark, kafka
     assert "\n" not in line
     assert line.startswith("a topic the job reads was deleted, or lost records, while it ran")
     assert "--checkpoint-dir" in line
+
+
+def test_a_topic_created_again_under_a_job_stops_it_and_its_checkpoint_is_refused(
+    spark, kafka_broker, tmp_path, monkeypatch
+):
+    # Spark alone reads a topic created again from the old offsets: with more records in it by
+    # then, it skips the new topic's first records without a word (checked: Spark 4.2).
+    monkeypatch.setattr(progress.KafkaWatch, "INTERVAL_S", 1.0)
+    topic, bootstrap = "rides_recreated", kafka_broker.bootstrap_servers
+    create_topic(bootstrap, topic, partitions=1)
+    produce_values(bootstrap, topic, encode_all(rides(120, seed=14)))
+    metrics = tmp_path / "metrics.jsonl"
+    flags = [
+        *job_flags(topic, tmp_path), "--trigger", "1 second", "--max-offsets-per-trigger", "30",
+        "--dead-letter", "none", "--metrics-file", str(metrics),
+    ]  # fmt: skip
+    profile = ["--profile", str(write_profile(tmp_path, bootstrap))]
+    failure = {}
+
+    def run() -> None:
+        try:
+            runner.execute(spark, JOB, job_settings([*profile, *flags]))
+        except Exception as error:  # noqa: BLE001 - what the runner's caller gets
+            failure["error"] = error
+
+    job = threading.Thread(target=run, daemon=True)
+    job.start()
+    wait_until(lambda: metrics.exists() and metrics.read_text().strip(), 180, "a first batch")
+    delete_topic(KafkaSettings(bootstrap_servers=bootstrap), topic)
+    wait_until(lambda: try_create(bootstrap, topic), 30, "the topic created again")
+    produce_values(bootstrap, topic, encode_all(rides(400, seed=15)))
+    job.join(120)
+    assert not job.is_alive() and "error" in failure, "the job went on"
+    line = explain(failure["error"])
+    # The watch sees the new id, unless Spark failed first while the topic was gone.
+    assert line.startswith(
+        (f"topic {topic} was deleted and created again while the job ran (its id changed)",
+         "a topic the job reads was deleted, or lost records, while it ran")
+    ), line  # fmt: skip
+    assert "tart over with a new --checkpoint-dir" in line
+    # The next run stops before its first batch.
+    with pytest.raises(TopicRecreated) as refused:
+        runner.execute(spark, JOB, job_settings([*profile, *flags]))
+    assert str(refused.value).startswith(
+        f"topic {topic} was deleted and created again since this checkpoint was written"
+    )
+    # What source.fail_on_data_loss = false does: it goes on from the old offsets, past the new
+    # topic's first records.
+    lenient = tmp_path / "lenient.toml"
+    lenient.write_text(
+        write_profile(tmp_path, bootstrap).read_text() + "[source]\nfail_on_data_loss = false\n"
+    )
+    committed = committed_offset(tmp_path / "checkpoints" / "ride_windows", topic)
+    metrics.unlink()
+    seen = io.StringIO()
+    with redirect_stderr(seen):
+        code = runner.execute(
+            spark,
+            JOB,
+            job_settings(["--profile", str(lenient), *flags, "--trigger", "available-now"]),
+        )
+    assert code == 0
+    assert "going on from the checkpoint's offsets" in seen.getvalue()
+    read = sum(json.loads(line)["numInputRows"] for line in metrics.read_text().splitlines())
+    assert 0 < committed < 400 and read == 400 - committed
+
+
+def try_create(bootstrap: str, topic: str) -> bool:
+    try:
+        create_topic(bootstrap, topic, partitions=1)
+    except Exception:  # noqa: BLE001 - the deletion is still under way
+        return False
+    return True
+
+
+def committed_offset(checkpoint: Path, topic: str) -> int:
+    """Return the offset of ``topic``'s partition 0 after the checkpoint's last committed batch."""
+    last = max(int(path.name) for path in (checkpoint / "commits").iterdir() if path.name.isdigit())
+    return json.loads((checkpoint / "offsets" / str(last)).read_text().splitlines()[2])[topic]["0"]
 
 
 def test_a_damaged_checkpoint_is_refused_with_the_fix(spark, kafka_broker, tmp_path):

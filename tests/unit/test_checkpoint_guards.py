@@ -17,9 +17,12 @@ from ridestream.jobs.ride_windows import JOB
 from ridestream.preflight import (
     FINGERPRINT_FILE,
     ID_KEY,
+    TOPICS_FILE,
     CheckpointBusy,
     CheckpointLock,
+    TopicRecreated,
     check_checkpoint,
+    check_topic_ids,
     checkpoint_id,
 )
 
@@ -146,3 +149,24 @@ def test_a_setting_that_cannot_work_is_refused_when_settings_load(flags, message
         runner.settings_for(JOB, flags)
     assert message in str(refused.value)
     assert "\n" not in str(refused.value) and time.monotonic() - started < 5
+
+
+def test_a_topic_created_again_since_the_checkpoint_was_written_is_refused(tmp_path):
+    queries = [str(tmp_path / "ride_windows"), str(tmp_path / "ride_windows_dead_letter")]
+    assert check_topic_ids(queries, {"rides": "id-1"}) == []  # the first run records the ids
+    recorded = json.loads((tmp_path / "ride_windows" / TOPICS_FILE).read_text())
+    assert recorded == {"rides": "id-1"}
+    assert check_topic_ids(queries, {"rides": "id-1"}) == []
+    with pytest.raises(TopicRecreated, match="^topic rides was deleted and created again since"):
+        check_topic_ids(queries, {"rides": "id-2"})
+    # A new query of the job (a dead letter turned on later) has no record yet: still refused.
+    (tmp_path / "ride_windows_dead_letter" / TOPICS_FILE).unlink()
+    with pytest.raises(TopicRecreated):
+        check_topic_ids(queries, {"rides": "id-2"})
+    # source.fail_on_data_loss = false: accepted, and recorded anew.
+    assert check_topic_ids(queries, {"rides": "id-2"}, go_on=True) == ["rides"]
+    assert check_topic_ids(queries, {"rides": "id-2"}) == []
+    # A topic the checkpoint never read is recorded, not refused; a remote checkpoint is not
+    # checked.
+    assert check_topic_ids(queries, {"rides": "id-2", "pickups": "id-9"}) == []
+    assert check_topic_ids(["s3a://bucket/checkpoints/q"], {"rides": "id-3"}) == []

@@ -61,3 +61,15 @@ def test_a_full_disk_is_named_with_what_to_do(cause):
     line = explain(RuntimeError(f"[STREAM_FAILED] Query terminated with exception: {cause}"))
     assert line.startswith("the disk ran out of space, or a file reached the size limit")
     assert line.endswith("redoes the batch that did not commit")
+
+
+def test_offsets_gone_backwards_are_named_as_a_lost_topic():
+    # Spark 4.2's words for a topic created again with fewer records than the job had read.
+    text = (
+        "[STREAM_FAILED] Query terminated with exception: Some data may have been lost because "
+        "they are not available in Kafka any more; either the data was aged out by Kafka or the "
+        "topic may have been deleted before all the data in the topic was processed."
+    )
+    assert explain(RuntimeError(text)).startswith(
+        "a topic the job reads was deleted, or lost records, while it ran"
+    )
