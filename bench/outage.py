@@ -7,7 +7,7 @@
 The long row of the README's "When things go wrong" table, too long for the test suite (the
 suite's tests/integration/test_faults.py takes the broker away for ~10 s). On its own broker
 (free loopback ports, data under $RIDESTREAM_HOME/bench/outage): produces --rides rides, runs
-ride_windows to a Delta table (update mode, --max-offsets-per-trigger 100, so it is mid-topic
+ride_windows to a Delta table (update mode, --max-offsets-per-trigger 200, so it is mid-topic
 when the broker goes), stops the broker after the first batch, starts it again after --seconds,
 and prints a timeline: the job's own lines, and whether it waited and caught up or stopped.
 A job that stopped is run again from its checkpoint. At the end the table must hold every ride
@@ -124,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
             "--profile", str(profile), "--topic", TOPIC, "--window", "5 minutes",
             "--watermark", "5 minutes", "--sink", "delta", "--output-mode", "update",
             "--delta-path", str(table), "--dead-letter", "none", "--checkpoint-dir",
-            str(work / "checkpoints"), "--max-offsets-per-trigger", "100",
+            str(work / "checkpoints"), "--max-offsets-per-trigger", "200",
             "--metrics-file", str(metrics), "--shuffle-partitions", "2",
         ]  # fmt: skip
         spark = build_session(

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
 from datetime import datetime, timedelta
 
+import pytest
 from confluent_kafka import Consumer
 from confluent_kafka.admin import AdminClient, NewTopic
 
@@ -89,3 +91,12 @@ def expected_tumbling_windows(
 
 def encode_all(rides: list[dict]) -> list[bytes]:
     return [encode_json(ride) for ride in rides]
+
+
+def wait_until(condition, timeout_s: float, what: str, poll_s: float = 0.2) -> None:
+    """Return once ``condition()`` is true; fail the test after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout_s:.0f} s waiting for {what}")
+        time.sleep(poll_s)

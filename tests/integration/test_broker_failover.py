@@ -32,7 +32,7 @@ from ridestream.errors import EXIT_STOPPED
 from ridestream.kafka.datagen import RideGenerator, run_datagen
 from ridestream.kafka.producer import DeliveryReport, make_producer, send
 from ridestream.local import EmbeddedKafkaCluster
-from tests.integration.helpers import expected_tumbling_windows
+from tests.integration.helpers import expected_tumbling_windows, wait_until
 from tests.integration.jobs import (
     JOB,
     WATERMARK,
@@ -200,13 +200,6 @@ def batches(metrics_file: Path) -> list[dict]:
 
 def spark_time(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "")).replace(tzinfo=None)
-
-
-def wait_until(condition, timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out after {timeout_s:.0f} s waiting for {what}"
-        time.sleep(0.2)
 
 
 @pytest.fixture

@@ -39,6 +39,7 @@ from tests.integration.helpers import (
     encode_all,
     expected_tumbling_windows,
     produce_values,
+    wait_until,
 )
 from tests.integration.jobs import (
     MALFORMED,
@@ -59,14 +60,6 @@ def rides(count: int, seed: int) -> list[dict]:
     return list(
         rides_between(datetime(2024, 5, 1, 8, 0), datetime(2024, 5, 1, 8, 30), count, seed=seed)
     )
-
-
-def wait_until(condition, timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout_s} s waiting for {what}")
-        time.sleep(0.2)
 
 
 def test_a_broker_outage_is_reported_and_the_jobs_catch_up_with_nothing_lost_or_doubled(

@@ -12,7 +12,6 @@ from __future__ import annotations
 import resource
 import shutil
 import threading
-import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -28,6 +27,7 @@ from tests.integration.helpers import (
     encode_all,
     expected_tumbling_windows,
     produce_values,
+    wait_until,
 )
 from tests.integration.jobs import (
     WINDOW,
@@ -39,14 +39,6 @@ from tests.integration.jobs import (
 )
 
 pytestmark = pytest.mark.integration
-
-
-def wait_until(condition, timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout_s} s waiting for {what}")
-        time.sleep(0.02)
 
 
 class RunningJob:
@@ -163,7 +155,9 @@ def test_a_stop_during_a_merge_lets_the_merge_commit_and_ends_with_exit_130(
     job = RunningJob(spark, kafka_broker.bootstrap_servers, tmp_path, "rides_stop_merge", seed=23)
     job.start()
     wait_until(lambda: job.committed() >= 1 or not job.thread.is_alive(), 180, "a first batch")
-    wait_until(lambda: merge_running(spark) or not job.thread.is_alive(), 60, "a MERGE")
+    wait_until(
+        lambda: merge_running(spark) or not job.thread.is_alive(), 60, "a MERGE", poll_s=0.02
+    )
     merging = job.committed()  # the batch whose MERGE runs now
     job.stop.set()  # what Ctrl-C or SIGTERM does (test_stopping.py sends the signals)
     assert job.join() == {"code": EXIT_STOPPED}
