@@ -146,11 +146,15 @@ def main(argv: list[str] | None = None) -> int:
         while job.is_alive() and not (metrics.exists() and metrics.read_text().strip()):
             time.sleep(0.2)
         broker.stop()
+        down = time.monotonic()
         timeline.say(f"broker stopped for {args.seconds:.0f} s")
         job.join(args.seconds)
+        if not job.is_alive():
+            timeline.say(f"the job ended {time.monotonic() - down:.0f} s into the outage")
+        time.sleep(max(0.0, down + args.seconds - time.monotonic()))
         alive = job.is_alive()
-        timeline.say(f"broker back; the job is {'still running' if alive else 'gone'}")
         broker.start()
+        timeline.say(f"broker back; the job is {'still running' if alive else 'gone'}")
         if alive:
             read = 0
             while job.is_alive() and read < len(rides):

@@ -93,8 +93,9 @@ _KNOWN_SPARK_FAILURES = (
     ),
     (
         "TimeoutException",
-        "Kafka stopped answering: check that the broker is up "
-        "(`./rides kafka status`) and kafka.bootstrap_servers",
+        "Kafka stopped answering for longer than the job's Kafka clients wait (a few minutes): "
+        "once the broker is up (`./rides kafka status`), run the job again; it resumes from its "
+        "checkpoint",
     ),
 )
 
