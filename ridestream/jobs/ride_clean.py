@@ -220,15 +220,23 @@ class RideClean(SinkJob):
     def real_time_refusal(self, settings: Settings) -> str | None:
         """Return why these settings cannot run in real-time mode (Spark 4.2), or None."""
         options: RideCleanOptions = settings.job
+        if options.sink.kind == "delta":
+            return (
+                "Spark 4.2's real-time mode cannot write to a Delta table (Kafka, foreach and "
+                "console sinks only): use --sink kafka, or an interval for Delta"
+            )
+        # A real-time query holds a task slot per topic partition for as long as it runs: a
+        # second query (clean rides and rejects apart) would wait for slots the first one holds.
         if options.sink.kind != "kafka":
             return (
-                f"the {options.sink.kind} sink runs in micro-batches only here (real-time mode "
-                "writes to Kafka, foreach or console sinks, one query per job): use --sink kafka"
+                f"ride_clean's {options.sink.kind} output is a query apart from its rejects', and "
+                "in real-time mode it runs one query (both outputs in Kafka): use --sink kafka"
             )
         if not options.one_query:
             return (
-                f"rejects to {options.dead_letter.kind} need a query of their own, in "
-                "micro-batches (real-time mode writes to Kafka): use --dead-letter kafka or none"
+                f"rejects to {options.dead_letter.kind} are a query apart from the clean rides', "
+                "and in real-time mode ride_clean runs one query (both outputs in Kafka): use "
+                "--dead-letter kafka or none"
             )
         if options.sink.output_mode != "update":
             return (
