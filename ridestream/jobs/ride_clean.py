@@ -25,6 +25,7 @@ only).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -238,6 +239,11 @@ class RideClean(SinkJob):
                 "and in real-time mode ride_clean runs one query (both outputs in Kafka): use "
                 "--dead-letter kafka or none"
             )
+        if options.source.min_partitions is not None:
+            return (
+                "real-time mode reads each topic partition in one long-running task: leave "
+                "--min-partitions (source.min_partitions) out"
+            )
         if options.sink.output_mode != "update":
             return (
                 f"real-time mode writes in update mode only, not {options.sink.output_mode} "
@@ -266,8 +272,15 @@ class RideClean(SinkJob):
         """Return the one stage: clean rides and rejects from the topic."""
         options: RideCleanOptions = settings.job
 
+        source = options.source
+        if settings.query.real_time_interval is not None:
+            # A real-time batch is bounded by its interval, not by a count of records: Spark's
+            # Kafka source refuses maxOffsetsPerTrigger (the local profile's bound on the first
+            # batch after a long stop) in real-time mode.
+            source = dataclasses.replace(source, max_offsets_per_trigger=None)
+
         def stage() -> dict[str, DataStreamWriter]:
-            records = read_kafka_stream(spark, settings.kafka, options.source)
+            records = read_kafka_stream(spark, settings.kafka, source)
             zones = zones_frame(spark, options.zones)
             enriched, rejects = build_outputs(records, zones, options)
             self.claim_tables(spark, settings, clean_rides(enriched).schema, rejects.schema)

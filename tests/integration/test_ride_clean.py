@@ -110,6 +110,8 @@ def cleaned(spark, kafka_broker, tmp_path_factory):
             "--profile", profile, "--topic", TOPIC, "--trigger", trigger,
             "--output-topic", clean, "--dead-letter-topic", dead,
             "--checkpoint-dir", str(tmp / name), "--shuffle-partitions", "2",
+            # As the local profile bounds batches: real-time mode must do without the bound.
+            "--max-offsets-per-trigger", "100",
         ])  # fmt: skip
         stop, seen, outcome = threading.Event(), io.StringIO(), {}
 

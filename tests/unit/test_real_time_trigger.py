@@ -65,6 +65,7 @@ def test_stream_sql_is_refused_real_time_mode_naming_its_foreach_batch_outputs()
         (("--sink", "delta"), "real-time mode cannot write to a Delta table"),
         (("--sink", "console"), "ride_clean's console output is a query apart"),
         (("--output-mode", "append"), "update mode only, not append"),
+        (("--min-partitions", "4"), "leave --min-partitions (source.min_partitions) out"),
         (("--dead-letter", "delta"), "rejects to delta are a query apart"),
         (("--dead-letter", "kafka+delta"), "rejects to kafka+delta are a query apart"),
     ],
