@@ -45,7 +45,7 @@ from ridestream.config import (
     build_settings,
     load_profile,
 )
-from ridestream.jobs.ride_clean import NAME, RideCleanOptions, build_writers
+from ridestream.jobs.ride_clean import RideCleanOptions, build_writers
 from ridestream.kafka.datagen import encode_json, rides_between
 from ridestream.kafka.settings import KafkaSettings
 from ridestream.kafka.topics import create_topic
@@ -245,7 +245,9 @@ def main(argv: list[str] | None = None) -> int:
     rates = [int(rate) for rate in args.rates.split(",")]
     triggers = [trigger.strip() for trigger in args.triggers.split(",")]
     workdir = Path(tempfile.mkdtemp(prefix="bench-clean-"))
-    broker = EmbeddedKafka(data_dir=workdir / "kafka", port=free_port(), controller_port=free_port())
+    broker = EmbeddedKafka(
+        data_dir=workdir / "kafka", port=free_port(), controller_port=free_port()
+    )
     broker.start()
     try:
         options = {}

@@ -74,7 +74,9 @@ def test_ride_clean_is_refused_real_time_mode_for_what_it_cannot_write(flags, re
     assert reason in refusal(ride_clean.JOB, *flags)
 
 
-@pytest.mark.parametrize("flags", [(), ("--dead-letter", "none"), ("--trigger", "real-time 1 minute")])
+@pytest.mark.parametrize(
+    "flags", [(), ("--dead-letter", "none"), ("--trigger", "real-time 1 minute")]
+)
 def test_ride_clean_to_kafka_runs_in_real_time_mode(flags):
     settings = runner.settings_for(ride_clean.JOB, ["--trigger", "real-time", *flags])
     runner.check_trigger(ride_clean.JOB, settings)  # no refusal
