@@ -73,3 +73,50 @@ def summarize(latencies_ms: Iterable[float]) -> Summary:
         p99=percentile(ordered, 0.99),
         max=ordered[-1] if ordered else float("nan"),
     )
+
+
+# The state stores a latency variant can name: Spark's default (HDFS-backed, in the JVM heap) and
+# the project's (RocksDB with changelog checkpointing, ridestream.session).
+STATE_STORES = {
+    "rocksdb": "org.apache.spark.sql.execution.streaming.state.RocksDBStateStoreProvider",
+    "hdfs": "org.apache.spark.sql.execution.streaming.state.HDFSBackedStateStoreProvider",
+}
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One way to run the windows job for a latency measurement: trigger, shuffle partitions, store.
+
+    ``None`` keeps the session's setting.
+    """
+
+    trigger: str
+    shuffle_partitions: int | None = None
+    state_store: str | None = None
+
+    def describe(self) -> str:
+        """Return e.g. 'trigger 0 seconds, 2 shuffle partitions, hdfs store'."""
+        parts = [f"trigger {self.trigger}"]
+        if self.shuffle_partitions is not None:
+            parts.append(f"{self.shuffle_partitions} shuffle partitions")
+        if self.state_store is not None:
+            parts.append(f"{self.state_store} store")
+        return ", ".join(parts)
+
+
+def parse_variants(text: str) -> list[Variant]:
+    """Parse ``TRIGGER[/SHUFFLE_PARTITIONS[/rocksdb|hdfs]]`` items separated by commas.
+
+    ``"1 second,0 seconds/2,0 seconds/2/hdfs"``: three variants measured one after another.
+    """
+    variants = []
+    for item in text.split(","):
+        parts = [part.strip() for part in item.split("/")]
+        if not parts[0] or len(parts) > 3:
+            raise ValueError(f"{item!r}: write TRIGGER[/SHUFFLE_PARTITIONS[/rocksdb|hdfs]]")
+        partitions = int(parts[1]) if len(parts) > 1 and parts[1] else None
+        store = parts[2] if len(parts) > 2 else None
+        if store is not None and store not in STATE_STORES:
+            raise ValueError(f"{item!r}: state store {store!r}, choose {' or '.join(STATE_STORES)}")
+        variants.append(Variant(parts[0], partitions, store))
+    return variants

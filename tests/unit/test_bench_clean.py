@@ -4,7 +4,14 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bench.support.latency import percentile, send_schedule, source_time_ms, summarize
+from bench.support.latency import (
+    Variant,
+    parse_variants,
+    percentile,
+    send_schedule,
+    source_time_ms,
+    summarize,
+)
 
 
 def test_records_are_sent_at_the_rate_never_before_they_are_due():
@@ -37,3 +44,16 @@ def test_percentiles_are_nearest_rank():
     assert percentile(values, 0.99) == 99
     summary = summarize([5.0, 1.0, 3.0])
     assert (summary.records, summary.p50, summary.p99, summary.max) == (3, 3.0, 5.0, 5.0)
+
+
+def test_latency_variants_name_a_trigger_and_optionally_partitions_and_a_store():
+    assert parse_variants("1 second, 0 seconds/2 ,0 seconds/2/hdfs") == [
+        Variant("1 second"),
+        Variant("0 seconds", 2),
+        Variant("0 seconds", 2, "hdfs"),
+    ]
+    assert Variant("0 seconds", 2, "hdfs").describe() == (
+        "trigger 0 seconds, 2 shuffle partitions, hdfs store"
+    )
+    with pytest.raises(ValueError, match="state store 'memory', choose rocksdb or hdfs"):
+        parse_variants("0 seconds/2/memory")
