@@ -60,6 +60,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import shutil
 import statistics
 import sys
@@ -73,6 +74,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.streaming import StreamingQuery
 
+from bench.support.latency import STATE_STORES, Variant, parse_variants
 from bench.support.machine import machine, package_version
 from bench.support.quix import QUIXSTREAMS_VERSION, run_quix
 from bench.support.rides import (
@@ -443,12 +445,27 @@ def measure_latency(
     workdir: Path,
     name: str = "latency",
     seconds: float | None = None,
+    variant: Variant | None = None,
 ) -> Latency:
     """Run the job (update mode, Kafka sink) while producing at a fixed rate; measure latency.
 
     ``name`` names the topics and the checkpoint (a warm-up run uses its own); ``seconds``
-    overrides ``--latency-seconds``.
+    overrides ``--latency-seconds``. ``variant`` sets the trigger and, for this query only (a new
+    checkpoint takes them when it starts), the shuffle partitions and the state store.
     """
+    variant = variant or parse_variants(args.latency_trigger)[0]
+    conf = {
+        key: value
+        for key, value in (
+            ("spark.sql.shuffle.partitions", variant.shuffle_partitions),
+            ("spark.sql.streaming.stateStore.providerClass",
+             STATE_STORES.get(variant.state_store or "")),
+        )
+        if value is not None
+    }  # fmt: skip
+    before = {key: spark.conf.get(key) for key in conf}
+    for key, value in conf.items():
+        spark.conf.set(key, str(value))
     schema = ride_schema()
     rides_topic, windows_topic = f"{name}_rides", f"{name}_windows"
     create_topic(kafka, rides_topic, partitions=args.partitions)
@@ -461,12 +478,16 @@ def measure_latency(
         dead_letter=DeadLetterSettings(kind="none"),
     )
     (writer,) = build_writers(records, options, kafka).values()
-    query = (
-        writer.trigger(processingTime=args.latency_trigger)
-        .option("checkpointLocation", str(workdir / "checkpoints" / name))
-        .queryName(f"bench_{name}")
-        .start()
-    )
+    try:
+        query = (
+            writer.trigger(processingTime=variant.trigger)
+            .option("checkpointLocation", str(workdir / "checkpoints" / name))
+            .queryName(f"bench_{name}")
+            .start()
+        )
+    finally:
+        for key, value in before.items():
+            spark.conf.set(key, value)
     try:
         # Start producing once the query has run a batch: its start-up is not latency.
         while query.lastProgress is None:
@@ -475,7 +496,7 @@ def measure_latency(
             time.sleep(0.1)
         print(
             f"  producing {total:,} rides at {args.latency_rate:,.0f}/s, restamped to now "
-            f"(trigger {args.latency_trigger})...",
+            f"({variant.describe()}, load {os.getloadavg()[0]:.1f})...",
             file=sys.stderr,
             flush=True,
         )
@@ -535,7 +556,7 @@ def measure_latency(
         max=summary["max"] or float("nan"),
         batches=len(batches),
         mean_batch_s=statistics.mean(durations) if durations else float("nan"),
-        trigger=args.latency_trigger,
+        trigger=variant.describe(),
         phases_s=phases,
     )
 
@@ -747,7 +768,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--latency-trigger",
         default="1 second",
-        help="processing-time trigger of the latency run (default: %(default)s)",
+        help="processing-time trigger of the latency run (default: %(default)s); several "
+        "variants, measured one after the other in the run, as TRIGGER[/SHUFFLE_PARTITIONS"
+        "[/rocksdb|hdfs]] separated by commas: '1 second,0 seconds/2,0 seconds/2/hdfs'",
     )
     args = parser.parse_args(argv)
     unknown = set(args.only) - set(MEASUREMENTS)
@@ -911,11 +934,14 @@ def main(argv: list[str] | None = None) -> int:
                 "warmup_latency",
                 min(10, args.latency_seconds),
             )
-        if 6 in only:
+        for index, variant in enumerate(parse_variants(args.latency_trigger) if 6 in only else []):
             print("latency:", file=sys.stderr, flush=True)
-            latency = measure_latency(spark, kafka, producer_options, rides_path, args, workdir)
+            latency = measure_latency(
+                spark, kafka, producer_options, rides_path, args, workdir,
+                "latency" if index == 0 else f"latency{index}", variant=variant,
+            )  # fmt: skip
             notes.append(
-                f"6. end-to-end latency (update mode, Kafka sink, trigger {latency.trigger}, "
+                f"6. end-to-end latency (update mode, Kafka sink, {latency.trigger}, "
                 f"{args.latency_rate:,.0f} rides/s for {args.latency_seconds:g} s): p50 "
                 f"{latency.p50:.2f} s, p99 {latency.p99:.2f} s, max {latency.max:.2f} s "
                 f"(target p99 <= 2 s); {latency.counted:,} of {latency.rides:,} rides in a result; "

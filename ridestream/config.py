@@ -64,8 +64,15 @@ def refuse_avro(setting: str, value: str, job: str) -> None:
 
 
 LOG_LEVELS = ("ALL", "DEBUG", "INFO", "WARN", "ERROR", "FATAL", "OFF", "TRACE")
-# Triggers that process what is there and end; anything else is a processing-time interval.
+# Triggers that process what is there and end; anything else is a processing-time interval, or
+# real-time mode.
 ENDING_TRIGGERS = ("available-now", "once")
+# Spark's real-time mode (4.1+): long-running tasks pass each record through as it arrives; the
+# interval only says how often progress is checkpointed, and Spark refuses one under 5 seconds
+# (spark.sql.streaming.realTimeMode.minBatchDuration). 'real-time' alone checkpoints every 5 s.
+REAL_TIME = "real-time"
+REAL_TIME_DEFAULT_INTERVAL = "5 seconds"
+REAL_TIME_MIN_INTERVAL = timedelta(seconds=5)
 
 _DURATION_UNITS = {
     "ms": 0.001,
@@ -240,7 +247,11 @@ class DeadLetterSettings:
 class QuerySettings:
     """Trigger, checkpoints and progress, for every query a job starts.
 
-    ``trigger``: 'available-now' (process what is there, then stop), 'once', or an interval.
+    ``trigger``: 'available-now' (process what is there, then stop), 'once', an interval
+    (micro-batches: '1 second', '0 seconds' for one right after another), or 'real-time' /
+    'real-time 30 seconds' (Spark's real-time mode: each record passes through as it arrives, and
+    progress is checkpointed at that interval, 5 s by default and at least; stateless jobs only,
+    :meth:`ridestream.runner.Job.real_time_refusal`).
     """
 
     trigger: str = "10 seconds"
@@ -249,19 +260,39 @@ class QuerySettings:
     metrics_file: Path | None = _path_field(None)  # every batch's progress JSON, one per line
 
     def __post_init__(self) -> None:
-        if self.trigger not in ENDING_TRIGGERS:
+        if self.real_time_interval is not None:
+            interval = self.real_time_interval
+            try:
+                duration = parse_duration(interval)
+            except ConfigError:
+                duration = None
+            if duration is None or duration < REAL_TIME_MIN_INTERVAL:
+                raise ConfigError(
+                    f"query.trigger {self.trigger!r}: the real-time checkpoint interval must be "
+                    "at least 5 seconds: write 'real-time' (5 s) or 'real-time 30 seconds'"
+                )
+        elif self.trigger not in ENDING_TRIGGERS:
             try:
                 parse_duration(self.trigger)
             except ConfigError:
                 raise ConfigError(
                     f"query.trigger {self.trigger!r}: write an interval ('10 seconds'), "
-                    "'available-now' (process what is there, then stop) or 'once'"
+                    "'available-now' (process what is there, then stop), 'once', or "
+                    "'real-time' (stateless jobs: records pass through as they arrive)"
                 ) from None
 
     @property
     def ends(self) -> bool:
         """Return True when the trigger processes what is there and then stops."""
         return self.trigger in ENDING_TRIGGERS
+
+    @property
+    def real_time_interval(self) -> str | None:
+        """Return the checkpoint interval of a real-time trigger ('5 seconds'), else None."""
+        words = self.trigger.strip().split(None, 1)
+        if not words or words[0] != REAL_TIME:
+            return None
+        return words[1] if len(words) > 1 else REAL_TIME_DEFAULT_INTERVAL
 
     def checkpoint(self, query_name: str) -> str:
         """Return the checkpoint location of one query (each query has its own)."""
@@ -424,7 +455,10 @@ SHARED_FLAGS: tuple[Override, ...] = (
     Override(
         "--trigger",
         "query.trigger",
-        "'available-now' (process what is there, then stop), 'once', or an interval",
+        "'available-now' (process what is there, then stop), 'once', an interval ('1 second'; "
+        "'0 seconds': each batch right after the last), or 'real-time' / 'real-time 30 seconds' "
+        "(records pass through as they arrive, progress checkpointed at that interval, 5 s at "
+        "least; stateless jobs only: jobs/ride_clean.py)",
         group="queries",
     ),
     Override(

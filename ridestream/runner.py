@@ -41,7 +41,7 @@ from ridestream.config import (
     overrides_from_args,
     storage_path,
 )
-from ridestream.errors import EXIT_OK, EXIT_STOPPED, run_main
+from ridestream.errors import EXIT_OK, EXIT_STOPPED, ConfigError, run_main
 from ridestream.preflight import (
     CheckpointLock,
     check_checkpoint,
@@ -138,6 +138,19 @@ class Job:
         """Return the job's stages in order (see :func:`execute`)."""
         raise NotImplementedError
 
+    def real_time_refusal(self, settings: Settings) -> str | None:
+        """Return why the job cannot run in real-time mode with ``settings``, or None if it can.
+
+        Spark 4.2 runs only stateless queries in real-time mode, from Kafka, to Kafka, foreach or
+        console sinks, in update mode. A job that can says so by overriding this; the default
+        names the reason every job but ride_clean has: state kept across records.
+        """
+        return (
+            f"{self.name} keeps state across records (windows, joins or aggregates), and Spark "
+            "4.2 runs only stateless queries in real-time mode; use an interval (--trigger "
+            "'1 second'), or jobs/ride_clean.py for the stateless real-time path"
+        )
+
 
 def build_parser(job: Job, argv: list[str] | None = None) -> argparse.ArgumentParser:
     """Return the job's argument parser; ``--help`` shows each setting's value in the profile.
@@ -190,6 +203,7 @@ def preflight(job: Job, settings: Settings, claim: bool = True) -> None:
     With ``claim``, a new checkpoint records its query's shape (:func:`check_checkpoint`); the
     runner checks without claiming first, and claims once Kafka has answered.
     """
+    check_trigger(job, settings)
     check_writable(settings.query.checkpoint_dir, "checkpoints", "--checkpoint-dir")
     for output in job.outputs(settings):
         check_writable(output.path, output.what, output.flag)
@@ -198,6 +212,20 @@ def preflight(job: Job, settings: Settings, claim: bool = True) -> None:
     for query, shape in job.query_shapes(settings).items():
         check_checkpoint(settings.query.checkpoint_dir, query, shape, record=claim)
         check_checkpoint_files(settings.query.checkpoint_dir, query)
+
+
+def check_trigger(job: Job, settings: Settings) -> None:
+    """Refuse a real-time trigger for a job whose shape real-time mode cannot run, in one line.
+
+    Checked with the settings, before any broker or JVM starts: Spark would refuse the query
+    only once everything is up, with an internal error class.
+    """
+    trigger = settings.query.trigger
+    if settings.query.real_time_interval is None:
+        return
+    reason = job.real_time_refusal(settings)
+    if reason is not None:
+        raise ConfigError(f"--trigger {trigger!r}: {reason}")
 
 
 def run(job: Job, argv: list[str] | None = None) -> int:
@@ -363,7 +391,9 @@ def _say(line: str) -> None:
 
 def start_query(writer: DataStreamWriter, name: str, query: QuerySettings) -> StreamingQuery:
     """Set trigger, checkpoint and name on an unstarted writer, and start it."""
-    if query.trigger == "available-now":
+    if query.real_time_interval is not None:
+        writer = writer.trigger(realTime=query.real_time_interval)
+    elif query.trigger == "available-now":
         writer = writer.trigger(availableNow=True)
     elif query.trigger == "once":
         writer = writer.trigger(once=True)

@@ -32,35 +32,50 @@ def to_window_records(windows: DataFrame, group_by: tuple[str, ...]) -> DataFram
     return shown.select(key.alias("key"), value.alias("value"))
 
 
+def _header(name: str, value: F.Column) -> F.Column:
+    return F.struct(F.lit(name).alias("key"), value.cast("string").cast("binary").alias("value"))
+
+
+def source_headers() -> list[F.Column]:
+    """Return the headers naming a record's origin: its topic, partition, offset and timestamp.
+
+    Read from the Kafka columns ``topic``, ``partition``, ``offset`` and ``timestamp`` of the
+    record read. Topic, partition and offset identify it, so a consumer can drop the copies an
+    at-least-once sink writes again after a restart.
+    """
+    return [
+        _header("ridestream.source.topic", F.col("topic")),
+        _header("ridestream.source.partition", F.col("partition")),
+        _header("ridestream.source.offset", F.col("offset")),
+        _header(
+            "ridestream.source.timestamp",
+            F.date_format("timestamp", "yyyy-MM-dd'T'HH:mm:ss.SSSXXX"),
+        ),
+    ]
+
+
+def dead_letter_headers(reason: F.Column) -> F.Column:
+    """Return the headers of a dead-letter record: its reason, then its origin."""
+    return F.array(_header("ridestream.reason", reason), *source_headers())
+
+
 def to_dead_letter_records(rejects: DataFrame) -> DataFrame:
     """Shape rejects as Kafka records: key and value unchanged, the reason and origin as headers.
 
     This follows Kafka Connect's dead-letter convention, so the raw record can be replayed as-is.
     """
-
-    def header(name: str, value: F.Column) -> F.Column:
-        return F.struct(
-            F.lit(name).alias("key"), value.cast("string").cast("binary").alias("value")
-        )
-
-    headers = F.array(
-        header("ridestream.reason", F.col("reason")),
-        header("ridestream.source.topic", F.col("topic")),
-        header("ridestream.source.partition", F.col("partition")),
-        header("ridestream.source.offset", F.col("offset")),
-        header(
-            "ridestream.source.timestamp",
-            F.date_format("timestamp", "yyyy-MM-dd'T'HH:mm:ss.SSSXXX"),
-        ),
-    )
-    return rejects.select("key", "value", headers.alias("headers"))
+    return rejects.select("key", "value", dead_letter_headers(F.col("reason")).alias("headers"))
 
 
-def kafka_writer(records: DataFrame, kafka: KafkaSettings, topic: str) -> DataStreamWriter:
-    """Return a writer of ``key``/``value`` records to a Kafka topic."""
-    return (
-        records.writeStream.format("kafka").options(**kafka.spark_options()).option("topic", topic)
-    )
+def kafka_writer(
+    records: DataFrame, kafka: KafkaSettings, topic: str | None = None
+) -> DataStreamWriter:
+    """Return a writer of ``key``/``value`` records to a Kafka topic.
+
+    Without ``topic``, each record goes to the topic its ``topic`` column names.
+    """
+    writer = records.writeStream.format("kafka").options(**kafka.spark_options())
+    return writer if topic is None else writer.option("topic", topic)
 
 
 def window_writer(

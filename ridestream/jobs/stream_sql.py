@@ -518,6 +518,15 @@ class StreamSql(Job):
     options = StreamSqlOptions
     flags = FLAGS
 
+    def real_time_refusal(self, settings: Settings) -> str | None:
+        """Return why stream_sql does not run in real-time mode (whatever its statements)."""
+        return (
+            "stream_sql prints and merges results per micro-batch (foreachBatch) and runs a "
+            "query per statement beside its rejects' query, none of which real-time mode runs; "
+            "use an interval (--trigger '1 second'), or jobs/ride_clean.py for the stateless "
+            "real-time path"
+        )
+
     def _queries(self, settings: Settings) -> list[Select | CreateTable]:
         return [s for s in settings.job.statements() if isinstance(s, Select | CreateTable)]
 
