@@ -49,31 +49,34 @@ class Arrival:
 def arrival_order(arrivals: Iterable[Arrival]) -> list[Arrival]:
     """Return arrivals in the order a reader of the whole topic meets them.
 
-    Partitions are interleaved by Kafka timestamp (each partition keeps its offset order; ties
-    go to the lower partition, then offset).
+    Partitions are interleaved by Kafka timestamp, each partition in offset order. Records a
+    producer sent at full speed share timestamps by the thousand (one per batch): within a run
+    of equal timestamps the partitions are interleaved evenly (the k-th of n records of a run
+    goes at k/n of it), as a reader fetching every partition at once meets them, rather than a
+    whole run of one partition before the other's.
     """
-
-    def key(arrival: Arrival) -> tuple:
-        stamp = arrival.timestamp or datetime.min
-        return (stamp, arrival.partition, arrival.offset)
-
+    keyed = []
     by_partition: dict[int, list[Arrival]] = {}
     for arrival in arrivals:
         by_partition.setdefault(arrival.partition, []).append(arrival)
-    # Offset order within a partition whatever the timestamps say (a producer may set them).
-    ordered = []
     for partition, members in by_partition.items():
         members.sort(key=lambda a: a.offset)
-        stamps = []
-        latest = datetime.min
+        # A timestamp earlier than the one before it (a producer may set them) counts as that one:
+        # a partition is read in offset order.
+        stamps, latest = [], datetime.min
         for member in members:
             latest = max(latest, member.timestamp or datetime.min)
             stamps.append(latest)
-        ordered += [
-            (stamp, partition, m.offset, m) for stamp, m in zip(stamps, members, strict=True)
-        ]
-    ordered.sort(key=lambda item: item[:3])
-    return [item[3] for item in ordered]
+        run_start = 0
+        for index in range(len(members) + 1):
+            if index == len(members) or stamps[index] != stamps[run_start]:
+                size = index - run_start
+                for k in range(run_start, index):
+                    position = (k - run_start) / size
+                    keyed.append((stamps[k], position, partition, members[k].offset, members[k]))
+                run_start = index
+    keyed.sort(key=lambda item: item[:4])
+    return [item[4] for item in keyed]
 
 
 def lateness(event_times: Iterable[datetime]) -> list[float]:
@@ -173,14 +176,15 @@ def suggest_delays(window_lateness_s: Sequence[float]) -> list[DelayAdvice]:
     """Return delays worth considering, smallest first, with the rides each would drop.
 
     The candidates are 0 and, over the rides whose window had ended when they arrived, the
-    delays just above the median, p90, p99 and max of how far it had ended (rounded up to a
-    readable step: a delay ``D`` keeps a ride whose window ended less than ``D`` before).
+    delays just above the median, p75, p90, p95, p99, p99.9 and max of how far it had ended
+    (rounded up to a readable step: a delay ``D`` keeps a ride whose window ended less than
+    ``D`` before).
     """
     total = len(window_lateness_s)
     behind = [late for late in window_lateness_s if late >= 0]
     candidates = {0}
     if behind:
-        for q in (50.0, 90.0, 99.0, 100.0):
+        for q in (50.0, 75.0, 90.0, 95.0, 99.0, 99.9, 100.0):
             candidates.add(round_up_delay(percentile(behind, q) + 1e-6))
     return [
         DelayAdvice(delay, dropped_at(window_lateness_s, delay), total)
@@ -247,7 +251,7 @@ def report_lines(result: Lateness, bar_width: int = 40) -> list[str]:
     most = max(count for _, count in bins) or 1
     for label, count in bins:
         bar = "#" * math.ceil(count / most * bar_width) if count else ""
-        lines.append(f"  {label:>10} {count:>10,} {count / result.rides:>7.2%} {bar}")
+        lines.append(f"  {label:>10} {count:>10,} {count / result.rides:>7.2%} {bar}".rstrip())
     size = format_seconds(result.window_size.total_seconds())
     lines.append(
         f"watermark delays for {size} tumbling windows (a ride is dropped when its window "

@@ -82,6 +82,8 @@ def cmd_connect(args: argparse.Namespace) -> int:
                 f"{', '.join(sorted(running)) or 'no connectors'}: stop it first "
                 "(./rides connect stop) to start it with other connectors"
             )
+    if args.action == "start":
+        worker.connector_configs()  # a missing file or ${name} value: said before anything starts
     if args.action == "start" and not args.config and not worker.is_running():
         raise ConfigError(
             "say which connectors to run: --config trips-source --config trips-sink (names in "

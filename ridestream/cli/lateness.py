@@ -159,7 +159,7 @@ def write_plot(result: Any, path: Path) -> None:
         raise ConfigError(
             "--plot needs matplotlib: pip install matplotlib (it is in the test extras)"
         ) from None
-    from ridestream.lateness import dropped_at
+    from ridestream.lateness import dropped_at, format_seconds
 
     figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
     late = [value for value in result.overall if value > 0]
@@ -172,7 +172,7 @@ def write_plot(result: Any, path: Path) -> None:
     right.plot(delays, [dropped_at(result.window_lateness, d) / result.rides for d in delays])
     right.set_xlabel("watermark delay (s)")
     right.set_ylabel("fraction of rides dropped")
-    right.set_title(f"{result.window_size} tumbling windows")
+    right.set_title(f"{format_seconds(result.window_size.total_seconds())} tumbling windows")
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path)

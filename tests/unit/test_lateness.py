@@ -47,6 +47,16 @@ def test_arrivals_interleave_partitions_by_timestamp_and_keep_offset_order():
     assert arrival_order([c, d, b, a]) == [a, b, d, c]
 
 
+def test_records_sharing_a_timestamp_interleave_their_partitions_evenly():
+    zeros = [Arrival(0, offset, at(0), at(offset)) for offset in range(4)]
+    ones = [Arrival(1, offset, at(0), at(offset)) for offset in range(2)]
+    later = Arrival(1, 2, at(1), at(9))
+    # p0 at 0, 1/4, 2/4, 3/4 of the run; p1 at 0, 1/2: p1's second record goes after p0's third
+    assert arrival_order([later, *ones, *zeros]) == [
+        zeros[0], ones[0], zeros[1], zeros[2], ones[1], zeros[3], later
+    ]  # fmt: skip
+
+
 def test_percentiles_are_nearest_rank():
     values = [5, 1, 4, 2, 3, 10, 9, 8, 7, 6]
     assert percentile(values, 50) == 5
