@@ -15,7 +15,8 @@ default (a quarter of the RAM) the heap may keep growing for an hour without any
 Every --sample-every seconds it prints one line: the driver JVM's resident memory (local mode:
 the driver is the executor too) and the Python driver's, both from /proc; the executor's JVM heap
 and storage memory from Spark's REST API (the driver UI's /api/v1/applications/<id>/executors;
-reported, not judged: the heap's figure is a peak); the state rows held (stateOperators
+reported, not judged: the heap's figure is a peak, and storage memory holds each batch's broadcast
+blocks until a GC lets Spark's ContextCleaner drop them); the state rows held (stateOperators
 numRowsTotal of the latest batch); the mean batch duration since the last sample; and the lag
 (records on the topic not yet read: the topic's end offsets minus the latest batch's end).
 

@@ -13,11 +13,11 @@ import os
 import threading
 
 import pytest
-from confluent_kafka import Consumer, TopicPartition
 
 from bench import soak
 from ridestream import runner
 from ridestream.jobs.ride_windows import JOB
+from tests.integration.helpers import consume_all
 
 pytestmark = pytest.mark.integration
 
@@ -56,18 +56,6 @@ class InSessionJob:
         return self.poll()
 
 
-def records_on_topic(bootstrap: str, topic: str) -> int:
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "test-soak-count"})
-    try:
-        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-        return sum(
-            consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
-            for p in partitions
-        )
-    finally:
-        consumer.close()
-
-
 def test_a_short_soak_samples_judges_every_series_and_loses_no_record(
     spark, kafka_broker, tmp_path, capsys
 ):
@@ -84,8 +72,8 @@ def test_a_short_soak_samples_judges_every_series_and_loses_no_record(
     assert all("JVM RSS" in line and "MiB" in line and "lag" in line for line in samples)
     for series in ("JVM RSS", "Python RSS", "state rows", "batch duration", "lag"):
         assert any(line.startswith(series) and "bound" in line for line in out.splitlines()), out
-    # Every record on the topic (counted here, from Kafka) was read by the job (its metrics file).
-    on_topic = records_on_topic(kafka_broker.bootstrap_servers, TOPIC)
+    # Every record on the topic (read and counted here) was read by the job (its metrics file).
+    on_topic = len(consume_all(kafka_broker.bootstrap_servers, TOPIC))
     batches = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     read = sum(b["numInputRows"] for b in batches if b["name"] == "ride_windows")
     assert on_topic > 500 and read == on_topic
