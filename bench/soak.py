@@ -301,13 +301,13 @@ def start_datagen(run: Run, profile: Path, rate: float) -> subprocess.Popen:
     )
 
 
-def job_flags(run: Run, profile: Path, trigger: str) -> list[str]:
+def job_flags(run: Run, profile: Path, trigger: str, dead_letter: str = "delta") -> list[str]:
     """Return ride_windows' flags: the demo's windows, update mode merged into Delta."""
     return [
         "--profile", str(profile), "--topic", run.topic,
         "--window", "1 minute", "--watermark", "30 seconds", "--trigger", trigger,
         "--sink", "delta", "--output-mode", "update", "--delta-path", str(run.windows),
-        "--dead-letter", "delta", "--dead-letter-path", str(run.workdir / "delta" / "rejects"),
+        "--dead-letter", dead_letter, "--dead-letter-path", str(run.workdir / "delta" / "rejects"),
         "--checkpoint-dir", str(run.workdir / "checkpoints"),
         "--metrics-file", str(run.metrics_file), "--progress", "off",
     ]  # fmt: skip
@@ -316,11 +316,11 @@ def job_flags(run: Run, profile: Path, trigger: str) -> list[str]:
 class SubmittedJob:
     """ride_windows run as a user runs it: ``spark-submit.sh jobs/ride_windows.py``."""
 
-    def __init__(self, run: Run, profile: Path, trigger: str, driver_memory: str) -> None:
+    def __init__(self, run: Run, profile: Path, args: argparse.Namespace) -> None:
         """Start the job (its own process group; its output goes to ``job.log``)."""
         command = [
-            str(PROJECT_ROOT / "spark-submit.sh"), "--driver-memory", driver_memory,
-            "jobs/ride_windows.py", *job_flags(run, profile, trigger),
+            str(PROJECT_ROOT / "spark-submit.sh"), "--driver-memory", args.driver_memory,
+            "jobs/ride_windows.py", *job_flags(run, profile, args.trigger, args.dead_letter),
         ]  # fmt: skip
         log = (run.workdir / "job.log").open("ab")
         self.process = subprocess.Popen(
@@ -463,6 +463,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--trigger", default="10 seconds", help="(default: '10 seconds', the demo's)"
     )
+    parser.add_argument(
+        "--dead-letter",
+        choices=("delta", "none"),
+        default="delta",
+        help="the rejects' sink: delta (default), or none (one query: the windows' own "
+        "counts still account for every reject)",
+    )
     parser.add_argument("--driver-memory", default="1g", help="the driver's heap (default: 1g)")
     parser.add_argument(
         "--max-growth", type=float, default=10.0, metavar="PCT", help="trend bound (default: 10)"
@@ -490,7 +497,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None, start_job: Any = None) -> int:
     """Run the soak; return its exit code.
 
-    ``start_job(run, profile, trigger, driver_memory)`` starts the job and returns an object
+    ``start_job(run, profile, args)`` starts the job and returns an object
     with ``poll``, ``driver_pid``, ``jvm_pid`` and ``stop`` (default: :class:`SubmittedJob`); the
     suite's smoke test runs the job in its own Spark session that way, to spare a JVM start.
     """
@@ -520,7 +527,7 @@ def main(argv: list[str] | None = None, start_job: Any = None) -> int:
         create_topic(KafkaSettings(bootstrap_servers=bootstrap), run.topic, partitions=2)
         profile = write_profile(workdir, bootstrap, run.ui_port)
         run.datagen = start_datagen(run, profile, args.rate)
-        run.job = (start_job or SubmittedJob)(run, profile, args.trigger, args.driver_memory)
+        run.job = (start_job or SubmittedJob)(run, profile, args)
         wait_for_first_batch(run, timeout_s=300)
         started = time.monotonic()
         seen = 0

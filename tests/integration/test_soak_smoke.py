@@ -27,8 +27,9 @@ TOPIC = "soak_smoke"
 class InSessionJob:
     """ride_windows on the runner in ``spark``, in a thread, as the soak's job."""
 
-    def __init__(self, spark, run, profile, trigger, driver_memory) -> None:
-        settings = runner.settings_for(JOB, soak.job_flags(run, profile, trigger))
+    def __init__(self, spark, run, profile, args) -> None:
+        flags = soak.job_flags(run, profile, args.trigger, args.dead_letter)
+        settings = runner.settings_for(JOB, flags)
         self.spark = spark
         self.requested = threading.Event()
         self.code = None
@@ -61,7 +62,8 @@ def test_a_short_soak_samples_judges_every_series_and_loses_no_record(
 ):
     code = soak.main(
         ["--minutes", "0.25", "--sample-every", "3", "--rate", "50", "--trigger", "1 second",
-         "--max-growth", "1000", "--bootstrap-servers", kafka_broker.bootstrap_servers,
+         "--max-growth", "1000", "--dead-letter", "none",
+         "--bootstrap-servers", kafka_broker.bootstrap_servers,
          "--topic", TOPIC, "--workdir", str(tmp_path)],
         start_job=lambda *args: InSessionJob(spark, *args),
     )  # fmt: skip
