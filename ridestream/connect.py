@@ -215,7 +215,12 @@ def _properties_value(value: str) -> str:
     return value.replace("\\", "\\\\").replace("\n", "\\n")
 
 
-def render_connector_config(text: str, variables: Mapping[str, str], source: str = "config") -> str:
+def render_connector_config(
+    text: str,
+    variables: Mapping[str, str],
+    source: str = "config",
+    how_to_pass: str = "variables={{'{name}': ...}}",
+) -> str:
     """Return a connector's ``.properties`` text with every ``${name}`` replaced by its value.
 
     Comment lines are left as they are. Values are escaped for a ``.properties`` file.
@@ -228,6 +233,8 @@ def render_connector_config(text: str, variables: Mapping[str, str], source: str
         Name -> value of each placeholder.
     source
         What to call the text in an error (its path).
+    how_to_pass
+        How a caller gives a placeholder a value, for the error (``{name}`` is the placeholder).
 
     Raises
     ------
@@ -243,7 +250,7 @@ def render_connector_config(text: str, variables: Mapping[str, str], source: str
         if missing:
             raise ConnectError(
                 f"{source} uses ${{{missing[0]}}} and no value was given for it: pass one "
-                f"(variables={{'{missing[0]}': ...}}), or write the value into the file"
+                f"({how_to_pass.format(name=missing[0])}), or write the value into the file"
             )
         rendered.append(
             _PLACEHOLDER.sub(lambda match: _properties_value(variables[match.group(1)]), line)
@@ -359,6 +366,8 @@ class EmbeddedConnect(LocalService):
     variables: Mapping[str, str] = field(default_factory=dict)
     heap: str = "256m"
     worker_properties: Mapping[str, str] = field(default_factory=dict)
+    # How the caller gives a placeholder its value, for the error when one has none.
+    how_to_pass: str = "variables={{'{name}': ...}}"
     _process: subprocess.Popen | None = field(default=None, init=False, repr=False)
     PID_FILE: ClassVar[str] = "connect.pid"
     LOG_FILE: ClassVar[str] = "connect.log"
@@ -407,7 +416,9 @@ class EmbeddedConnect(LocalService):
                     f"connector config {path} does not exist: check the path (the project's "
                     f"configs are in {CONNECT_CONF_DIR})"
                 )
-            text = render_connector_config(path.read_text(), variables, source=str(path))
+            text = render_connector_config(
+                path.read_text(), variables, source=str(path), how_to_pass=self.how_to_pass
+            )
             name = read_properties(text).get("name", "")
             if not name:
                 raise ConnectError(f"connector config {path} has no name= line: give it one")

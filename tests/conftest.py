@@ -36,6 +36,7 @@ def kafka_broker(tmp_path_factory):
 # suite's --durations report; a file not listed keeps its place after these.
 LONGEST_FIRST = [
     "test_crash_recovery.py",
+    "test_soak_smoke.py",
     "test_ride_windows_e2e.py",
     "test_bench_smoke.py",
     "test_accounting.py",

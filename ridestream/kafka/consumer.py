@@ -126,10 +126,13 @@ def consume(
     group: str | None = None,
     follow: bool = False,
     idle_timeout_s: float = 5.0,
+    since: datetime | None = None,
 ) -> Iterator[Record]:
     """Yield decoded records of ``topic``.
 
     ``start``: 'earliest' or 'latest' (for a group with committed offsets, its offsets win).
+    ``since`` (UTC, without a group): start each partition at its first record written at or
+    after that time instead.
     Without ``follow`` it stops at the end of every partition (as the topic was when it got
     there); with ``follow`` it waits for new records until the caller stops.
     """
@@ -148,6 +151,15 @@ def consume(
         partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
         if group:
             consumer.subscribe([topic])
+        elif since is not None:
+            millis = int(since.replace(tzinfo=UTC).timestamp() * 1000)
+            found = consumer.offsets_for_times(
+                [TopicPartition(topic, p, millis) for p in partitions], timeout=10
+            )
+            # A partition with nothing written since then reports offset -1 (its end).
+            consumer.assign(
+                [TopicPartition(topic, tp.partition, max(tp.offset, OFFSET_END)) for tp in found]
+            )
         else:
             offset = OFFSET_BEGINNING if start == "earliest" else OFFSET_END
             consumer.assign([TopicPartition(topic, p, offset) for p in partitions])

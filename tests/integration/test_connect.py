@@ -13,9 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from ridestream.cli import build_parser, main
 from ridestream.connect import (
-    CONNECT_CONF_DIR,
-    ConnectError,
     EmbeddedConnect,
     complete_last_line,
     list_connectors,
@@ -54,8 +53,16 @@ def processes_using(directory: Path) -> list[int]:
     return pids
 
 
+def rides_cli(capsys, action: str, *argv: str) -> tuple[int, str]:
+    """Run `rides <command> <action> ...` in this process; return its exit code and stdout."""
+    capsys.readouterr()
+    args = build_parser().parse_args([argv[0], action, *argv[1:]])
+    code = args.handler(args)
+    return code, capsys.readouterr().out
+
+
 def test_trip_lines_go_file_to_topic_to_file_and_an_unterminated_last_line_waits(
-    kafka_broker, tmp_path
+    kafka_broker, tmp_path, capsys
 ):
     rides = list(rides_between(datetime(2024, 5, 1, 8, 0), datetime(2024, 5, 1, 9, 0), RIDES))
     lines = ride_csv_lines(rides)
@@ -67,21 +74,32 @@ def test_trip_lines_go_file_to_topic_to_file_and_an_unterminated_last_line_waits
     with trips_csv.open("a") as file:
         file.write(lines[-1])
 
+    # Started as a user starts it: `rides connect start` with the two configs by name. The worker
+    # object is the same worker (same directory and port), to look at it from here.
     worker = EmbeddedConnect(
         data_dir=tmp_path / "connect",
         bootstrap_servers=kafka_broker.bootstrap_servers,
         rest_port=free_port(),
-        connectors=[
-            CONNECT_CONF_DIR / "trips-source.properties",
-            CONNECT_CONF_DIR / "trips-sink.properties",
-        ],
-        variables={"trips_csv": str(trips_csv)},
     )
+    connect = [
+        "connect", "--bootstrap-servers", kafka_broker.bootstrap_servers,
+        "--rest-port", str(worker.rest_port), "--dir", str(worker.data_dir),
+    ]  # fmt: skip
     sink_file = worker.data_dir / "trips-sink.csv"
     try:
-        worker.start()
+        start = [*connect, "--config", "trips-source", "--config", "trips-sink"]
+        assert rides_cli(capsys, "start", *start, "--var", f"trips_csv={trips_csv}")[0] == 0
         pid = worker.pid()
         assert pid is not None
+        code, out = rides_cli(capsys, "status", *connect)
+        assert code == 0
+        assert out.splitlines() == [
+            f"connect at {worker.rest_url}: running (pid {pid})",
+            "  trips-sink (sink): RUNNING, 1 of 1 tasks running",
+            "    task 0: RUNNING",
+            "  trips-source (source): RUNNING, 1 of 1 tasks running",
+            "    task 0: RUNNING",
+        ]
 
         # The REST API itself, not only the helper the readiness check uses.
         with urllib.request.urlopen(f"{worker.rest_url}/connectors", timeout=5) as response:
@@ -106,8 +124,10 @@ def test_trip_lines_go_file_to_topic_to_file_and_an_unterminated_last_line_waits
         assert all(m.key() is None for m in records)
         assert wait_for_lines(sink_file, RIDES) == lines
         assert sink_file.read_text() == "".join(f"{line}\n" for line in lines)
+        assert rides_cli(capsys, "stop", *connect) == (0, f"connect at {worker.rest_url} stopped\n")
     finally:
         worker.stop()
+    assert rides_cli(capsys, "status", *connect) == (3, f"connect at {worker.rest_url}: stopped\n")
 
     leftovers = processes_using(worker.data_dir)
     for leftover in leftovers:  # a failed check must not leave a JVM running
@@ -139,7 +159,7 @@ def test_trip_lines_go_file_to_topic_to_file_and_an_unterminated_last_line_waits
     ids=["unknown-class", "task-fails"],
 )
 def test_a_connector_that_cannot_run_fails_start_with_its_reason_and_leaves_no_worker(
-    kafka_broker, tmp_path, config, reason
+    kafka_broker, tmp_path, capsys, config, reason
 ):
     broken = tmp_path / "broken.properties"
     broken.write_text(f"name=broken\n{config}")
@@ -147,15 +167,19 @@ def test_a_connector_that_cannot_run_fails_start_with_its_reason_and_leaves_no_w
         data_dir=tmp_path / "connect",
         bootstrap_servers=kafka_broker.bootstrap_servers,
         rest_port=free_port(),
-        connectors=[broken],
     )
-    try:
-        worker.start()
-    except ConnectError as error:
-        assert re.search(reason, str(error)), str(error)
-    else:
-        worker.stop()
-        pytest.fail("the worker started with a connector that cannot run")
+    with pytest.raises(SystemExit) as exit_info:
+        main([
+            "connect", "start", "--bootstrap-servers", kafka_broker.bootstrap_servers,
+            "--rest-port", str(worker.rest_port), "--dir", str(worker.data_dir),
+            "--config", str(broken),
+        ])  # fmt: skip
+    # After the "starting" line, one line with the reason, exit 2 (a config to fix), no trace.
+    starting, *error = capsys.readouterr().err.splitlines()
+    assert exit_info.value.code == 2
+    assert starting.startswith("rides: starting the Kafka Connect worker")
+    assert len(error) == 1 and error[0].startswith("rides: "), error
+    assert re.search(reason, error[0]), error
     # start() itself stopped the worker it launched.
     leftovers = processes_using(worker.data_dir)
     for leftover in leftovers:
