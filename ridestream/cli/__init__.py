@@ -4,7 +4,8 @@ Run ``./rides --help`` (or ``rides --help`` inside the virtualenv) for the comma
 per group: :mod:`~ridestream.cli.broker` (``kafka``, ``topics``), :mod:`~ridestream.cli.data`
 (``produce``, ``datagen``, ``consume``), :mod:`~ridestream.cli.show` (``show``),
 :mod:`~ridestream.cli.audit` (``balance``), :mod:`~ridestream.cli.sql` (``sql``),
-:mod:`~ridestream.cli.registry` (``registry``).
+:mod:`~ridestream.cli.registry` (``registry``), :mod:`~ridestream.cli.parity` (``parity``),
+:mod:`~ridestream.cli.state` (``state``).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
-from ridestream.cli import audit, broker, data, registry, show, sql
+from ridestream.cli import audit, broker, data, parity, registry, show, sql, state
 from ridestream.cli.common import add_common_arguments
 from ridestream.errors import run_main
 
@@ -41,6 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_commands(add)
     audit.add_commands(add)
     sql.add_commands(add)
+    parity.add_commands(add)
+    state.add_commands(add)
     return parser
 
 

@@ -1,0 +1,338 @@
+"""Stream/batch parity: a ride_windows run's Delta output against the same windows done in batch.
+
+The batch answer reads the very records the stream read (the Kafka offsets from where the
+checkpoint's source started to its last committed batch's end) and runs them through the job's
+own builders (:func:`ridestream.jobs.ride_windows.parse_records` and
+:func:`~ridestream.jobs.ride_windows.build_outputs`): nothing of the pipeline is written again.
+
+The two answers differ where the stream dropped rides behind its watermark. Spark's rule, checked
+in its source (``WatermarkSupport`` in ``statefulOperators.scala``: a window's key is late when
+``window.end <= watermark``) and in ``tests/integration/test_accounting.py``: a ride read in batch
+``b`` is dropped from a window when the window's end is at or before the watermark of batch
+``b - 1`` (since Spark 3.4 late input is judged by the previous batch's watermark; the offset
+log's ``batchWatermarkMs`` has each batch's). So the stream's answer for a window is the batch
+answer over the rides read in batches whose previous watermark was before the window's end: a
+window that differs is *explained by late rides* when that recomputation equals what the stream
+wrote, and *unexplained* otherwise. In append mode a window whose end is after the last
+watermark has not been written yet: *still open*, not a difference.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from ridestream.config import ConfigError, Settings
+from ridestream.offset_log import (
+    CheckpointError,
+    CommittedBatch,
+    committed_batches,
+    initial_offsets,
+)
+from ridestream.sources import read_kafka_batch
+from ridestream.windows import uses_panes
+
+# Why a window differs.
+LATE = "late rides"  # the stream dropped rides behind the watermark that the batch counts
+OPEN = "still open"  # append mode: the watermark has not passed its end yet
+UNEXPLAINED = "unexplained"
+NOT_CLASSIFIED = "not classified"  # session windows, panes: no per-window late rule here
+EXPLAINED = (LATE, OPEN)
+
+KEYS = ("window_start", "window_end")
+_LATE_BEFORE = "_late_before_ms"  # a record is dropped from windows ending at or before this
+_END_MS = "_end_ms"
+# Sums of the same doubles in another order differ in the last bits.
+_RELATIVE = 1e-9
+
+
+@dataclass(frozen=True)
+class Difference:
+    """A window the stream and the batch disagree on, and why."""
+
+    key: tuple  # window_start, window_end, group keys (as collected)
+    stream: dict[str, Any] | None  # the Delta output's values, None when it lacks the window
+    batch: dict[str, Any] | None  # the batch recomputation's, None when it lacks the window
+    why: str
+    late_rides: int = 0  # rides the stream dropped from this window (LATE)
+
+
+@dataclass
+class Parity:
+    """The comparison of one run: what was read, how many windows each side has, the differences."""
+
+    table: str
+    start_offsets: dict
+    end_offsets: dict
+    records: int
+    batches: int
+    stream_windows: int
+    batch_windows: int
+    key_columns: list[str]
+    differences: list[Difference] = field(default_factory=list)
+
+    @property
+    def unexplained(self) -> list[Difference]:
+        """Return the differences neither late rides nor open windows explain."""
+        return [d for d in self.differences if d.why not in EXPLAINED]
+
+    @property
+    def equal(self) -> bool:
+        """Return True when every window is the same on both sides."""
+        return not self.differences
+
+
+def kafka_ranges(
+    start: dict, batches: Sequence[CommittedBatch]
+) -> list[tuple[str, int, int, int, int, int]]:
+    """Return (topic, partition, from, to, batch id, late-before ms) for each batch's records.
+
+    ``start``: where the source started ({topic: {partition: offset}}); ``batches`` the
+    committed batches, oldest first, each with its end offsets. A record of batch ``b`` is
+    dropped from windows ending at or before the watermark of batch ``b - 1`` (0 for the first).
+    """
+    ranges = []
+    previous = {(t, int(p)): o for t, parts in start.items() for p, o in parts.items()}
+    late_before = 0
+    for batch in batches:
+        end = json.loads(batch.end_offsets[0]) if batch.end_offsets[0] else {}
+        for topic, parts in end.items():
+            for partition, offset in parts.items():
+                first = previous.get((topic, int(partition)), 0)
+                if offset > first:
+                    ranges.append(
+                        (topic, int(partition), first, offset, batch.batch_id, late_before)
+                    )
+                previous[(topic, int(partition))] = offset
+        late_before = batch.watermark_ms
+    return ranges
+
+
+def _end_offsets(batches: Sequence[CommittedBatch]) -> dict:
+    return json.loads(batches[-1].end_offsets[0])
+
+
+def _same(left: Any, right: Any) -> bool:
+    if isinstance(left, float) and isinstance(right, float):
+        return math.isclose(left, right, rel_tol=_RELATIVE, abs_tol=1e-9)
+    return left == right
+
+
+def same_values(left: dict[str, Any] | None, right: dict[str, Any] | None) -> bool:
+    """Return True when two windows' values agree (doubles to the last bits of their sums)."""
+    if left is None or right is None:
+        return left is right
+    return left.keys() == right.keys() and all(_same(left[k], right[k]) for k in left)
+
+
+def _differs(stream: str, batch: str, values: Sequence[str]) -> Column:
+    """Return the condition 'the two sides' values disagree' (nulls equal, doubles close)."""
+    condition = F.lit(False)
+    for name in values:
+        s, b = F.col(f"{stream}.{name}"), F.col(f"{batch}.{name}")
+        tolerance = F.lit(_RELATIVE) * F.greatest(F.lit(1.0), F.abs(s), F.abs(b))
+        close = s.eqNullSafe(b) | (F.abs(s - b) <= tolerance)
+        condition = condition | ~F.coalesce(close, F.lit(False))
+    return condition
+
+
+def _key_match(left: str, right: str, keys: Sequence[str]) -> Column:
+    condition = F.lit(True)
+    for name in keys:
+        condition = condition & F.col(f"{left}.{name}").eqNullSafe(F.col(f"{right}.{name}"))
+    return condition
+
+
+def diff_windows(
+    stream: DataFrame, batch: DataFrame, keys: Sequence[str], values: Sequence[str]
+) -> DataFrame:
+    """Return the windows on one side only or with other values: keys, s_*/b_* values, flags."""
+    joined = stream.alias("s").join(
+        batch.alias("b"), on=_key_match("s", "b", keys), how="full_outer"
+    )
+    in_stream = F.col("s.window_start").isNotNull()
+    in_batch = F.col("b.window_start").isNotNull()
+    return joined.where(~in_stream | ~in_batch | _differs("s", "b", values)).select(
+        *(F.coalesce(F.col(f"s.{k}"), F.col(f"b.{k}")).alias(k) for k in keys),
+        *(F.col(f"s.{v}").alias(f"s_{v}") for v in values),
+        *(F.col(f"b.{v}").alias(f"b_{v}") for v in values),
+        in_stream.alias("_in_stream"),
+        in_batch.alias("_in_batch"),
+        F.unix_millis(F.coalesce(F.col("s.window_end"), F.col("b.window_end"))).alias(_END_MS),
+    )
+
+
+def batch_records(
+    spark: SparkSession, settings: Settings, batches: Sequence[CommittedBatch], checkpoint: str
+) -> tuple[DataFrame, dict, int]:
+    """Return the records the stream read, each with the watermark it was judged by.
+
+    Also where the source started, and how many records the range holds.
+    """
+    options: Any = settings.job
+    start = initial_offsets(checkpoint)
+    if start is None:
+        raise CheckpointError(
+            f"{checkpoint}: no record of where the Kafka source started (sources/0/0)"
+        )
+    end = _end_offsets(batches)
+    topic = options.source.topic
+    if set(end) != {topic}:
+        raise ConfigError(
+            f"the checkpoint {checkpoint} read {', '.join(end)}, not {topic!r}: give the job's "
+            "--topic (and its other flags) as it ran"
+        )
+    for partition in end[topic]:
+        start.setdefault(topic, {}).setdefault(partition, -2)  # a partition added later
+    ranges = kafka_ranges(start, batches)
+    records = read_kafka_batch(
+        spark,
+        settings.kafka,
+        topic,
+        starting_offsets=json.dumps(start),
+        ending_offsets=json.dumps(end),
+    )
+    frame = spark.createDataFrame(
+        ranges,
+        f"_topic string, _partition int, _from long, _to long, _batch long, {_LATE_BEFORE} long",
+    )
+    read = records.join(
+        F.broadcast(frame),
+        (F.col("topic") == F.col("_topic"))
+        & (F.col("partition") == F.col("_partition"))
+        & (F.col("offset") >= F.col("_from"))
+        & (F.col("offset") < F.col("_to")),
+        how="left",
+    ).drop("_topic", "_partition", "_from", "_to")
+    count = sum(to - first for _, _, first, to, _, _ in ranges)
+    return read, start, count
+
+
+def _values(row: Any, prefix: str, values: Sequence[str]) -> dict[str, Any]:
+    return {name: row[f"{prefix}{name}"] for name in values}
+
+
+def stream_batch_parity(spark: SparkSession, settings: Settings) -> Parity:
+    """Compare a finished ride_windows run's Delta output with its batch recomputation."""
+    from ridestream.avro_parsing import subject_of, writer_schemas
+    from ridestream.jobs.ride_windows import NAME, build_outputs, parse_records
+
+    options: Any = settings.job
+    if options.sink.kind != "delta":
+        raise ConfigError(
+            f"parity compares a Delta output: give the run's --sink delta --delta-path (the job "
+            f"wrote to {options.sink.kind})"
+        )
+    if options.stages != "one":
+        raise ConfigError("parity of a two-stage run (--stages two) is not supported yet")
+    checkpoint = settings.query.checkpoint(NAME)
+    batches = committed_batches(checkpoint)
+    if not batches:
+        raise CheckpointError(f"{checkpoint}: no committed batch yet, nothing to compare")
+    writers = None
+    if options.source.format == "avro":
+        writers = writer_schemas(settings.schema_registry, subject_of(options.source.topic))
+    records, start, count = batch_records(spark, settings, batches, checkpoint)
+    parsed = parse_records(records, options, writers).cache()
+    path = str(options.sink.path)
+    try:
+        stream = spark.read.format("delta").load(path)
+    except Exception as error:  # noqa: BLE001 - Spark's AnalysisException, in one line
+        raise ConfigError(f"{path}: not a Delta table the run wrote ({error})") from None
+
+    def windows_of(rides: DataFrame) -> DataFrame:
+        return build_outputs(rides, options, parsed=True)[0]
+
+    batch = windows_of(parsed).cache()
+    keys = [*KEYS, *options.window.group_by]
+    values = [name for name in batch.columns if name not in keys]
+    diff = diff_windows(stream, batch, keys, values).cache()
+    rows = diff.collect()
+    parity = Parity(
+        table=path,
+        start_offsets=start,
+        end_offsets=_end_offsets(batches),
+        records=count,
+        batches=len(batches),
+        stream_windows=stream.count(),
+        batch_windows=batch.count(),
+        key_columns=keys,
+    )
+    window = options.window
+    classified = window.kind != "session" and not uses_panes(window, options.sink.output_mode)
+    append = options.sink.output_mode == "append"
+    last_watermark = batches[-1].watermark_ms
+    levels = sorted({late for *_, late in kafka_ranges(start, batches)})
+
+    def level_of(end_ms: int) -> int | None:
+        """Return the latest watermark before a window's end: rides judged by it still count."""
+        below = [level for level in levels if level < end_ms]
+        return below[-1] if below else None
+
+    # What the stream should hold for each differing window: the batch answer over the rides
+    # it did not drop, computed once per watermark level (the rides judged by a watermark
+    # before the window's end).
+    expected: dict[tuple, dict[str, Any] | None] = {}
+    if classified:
+        for level in sorted({level_of(row[_END_MS]) for row in rows} - {None}):
+            higher = [other for other in levels if other > level]
+            wanted = diff.where(F.col(_END_MS) > level)
+            if higher:
+                wanted = wanted.where(F.col(_END_MS) <= higher[0])
+            kept = parsed.where(F.col(_LATE_BEFORE).isNull() | (F.col(_LATE_BEFORE) <= level))
+            found = (
+                windows_of(kept)
+                .alias("e")
+                .join(wanted.alias("w"), on=_key_match("e", "w", keys), how="inner")
+                .select(
+                    *(F.col(f"w.{k}").alias(k) for k in keys), *(F.col(f"e.{v}") for v in values)
+                )
+                .collect()
+            )
+            for row in wanted.select(*keys).collect():
+                expected[tuple(row)] = None  # every ride of it was dropped, unless found below
+            for row in found:
+                expected[tuple(row[k] for k in keys)] = _values(row, "", values)
+
+    for row in rows:
+        key = tuple(row[k] for k in keys)
+        stream_values = _values(row, "s_", values) if row["_in_stream"] else None
+        batch_values = _values(row, "b_", values) if row["_in_batch"] else None
+        if stream_values is not None and batch_values is None:
+            why = UNEXPLAINED  # the stream cannot have a window the records do not make
+        elif append and stream_values is None and row[_END_MS] > last_watermark:
+            why = OPEN
+        elif not classified:
+            why = NOT_CLASSIFIED
+        else:
+            should = expected.get(key, batch_values)
+            why = LATE if same_values(stream_values, should) else UNEXPLAINED
+            if why == LATE:
+                kept_rides = should["ride_count"] if should else 0
+                parity.differences.append(
+                    Difference(
+                        key,
+                        stream_values,
+                        batch_values,
+                        why,
+                        batch_values["ride_count"] - kept_rides,
+                    )
+                )
+                continue
+        parity.differences.append(Difference(key, stream_values, batch_values, why))
+    parity.differences.sort(key=lambda d: (d.why in EXPLAINED, tuple(map(str, d.key))))
+    for frame in (diff, batch, parsed):
+        frame.unpersist()
+    return parity
+
+
+def format_time(ms: int) -> str:
+    """Return an epoch-milliseconds watermark as 'YYYY-MM-DD HH:MM:SS' (UTC)."""
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S")
