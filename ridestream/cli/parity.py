@@ -67,7 +67,9 @@ def report_lines(parity: Any) -> list[str]:
             *(_cell(part) for part in d.key),
             _cell(d.stream["ride_count"] if d.stream else None),
             _cell(d.batch["ride_count"] if d.batch else None),
-            d.why + (f" ({d.late_rides} dropped)" if d.why == LATE else ""),
+            d.why
+            + (f" ({d.late_rides} dropped)" if d.why == LATE else "")
+            + (f" (written {d.copies} times)" if d.copies > 1 else ""),
         ]
         for d in differences[:_SHOWN]
     ]

@@ -23,10 +23,11 @@ def state_lines(state: Any) -> list[str]:
     from ridestream.parity import format_time
 
     rows = sum(store.rows for store in state.stores)
+    operators = len({store.operator_id for store in state.stores})
     lines = [
         f"{state.checkpoint}: batch {state.batch_id}, watermark "
         f"{format_time(state.watermark_ms) if state.watermark_ms else 'none yet'}, "
-        f"{len({s.operator_id for s in state.stores})} stateful operators, {rows:,} state rows"
+        f"{operators} stateful operator{'s' if operators > 1 else ''}, {rows:,} state rows"
     ]
     header = ["operator", "store", "rows", "keys per partition", "held", "oldest", "newest"]
     table = [
