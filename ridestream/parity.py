@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -70,10 +70,7 @@ class Parity:
     """The comparison of one run: what was read, how many windows each side has, the differences."""
 
     table: str
-    start_offsets: dict
-    end_offsets: dict
-    records: int
-    batches: int
+    read: str  # what the batch query read, e.g. "168 records in 5 batches (offsets t[0:0] to ...)"
     stream_windows: int
     batch_windows: int
     key_columns: list[str]
@@ -101,8 +98,9 @@ def kafka_ranges(
     """
     ranges = []
     previous = {(t, int(p)): o for t, parts in start.items() for p, o in parts.items()}
-    late_before = 0
+    judged = judged_by(batches)
     for batch in batches:
+        late_before = judged[batch.batch_id]
         end = json.loads(batch.end_offsets[0]) if batch.end_offsets[0] else {}
         for topic, parts in end.items():
             for partition, offset in parts.items():
@@ -112,8 +110,27 @@ def kafka_ranges(
                         (topic, int(partition), first, offset, batch.batch_id, late_before)
                     )
                 previous[(topic, int(partition))] = offset
-        late_before = batch.watermark_ms
     return ranges
+
+
+def judged_by(batches: Sequence[CommittedBatch]) -> dict[int, int]:
+    """Return, per batch id, the watermark (ms) its input was judged late by: the previous one's.
+
+    The first batch the checkpoint still holds is judged by nothing (0).
+    """
+    judged, previous = {}, 0
+    for batch in batches:
+        judged[batch.batch_id] = previous
+        previous = batch.watermark_ms
+    return judged
+
+
+def describe_offsets(offsets: dict) -> str:
+    """Return Kafka offsets as 'topic[partition:offset,...]'."""
+    return " ".join(
+        f"{topic}[{','.join(f'{p}:{o}' for p, o in sorted(parts.items(), key=lambda i: int(i[0])))}]"
+        for topic, parts in offsets.items()
+    )
 
 
 def _end_offsets(batches: Sequence[CommittedBatch]) -> dict:
@@ -182,10 +199,10 @@ def diff_windows(
 
 def batch_records(
     spark: SparkSession, settings: Settings, batches: Sequence[CommittedBatch], checkpoint: str
-) -> tuple[DataFrame, dict, int]:
-    """Return the records the stream read, each with the watermark it was judged by.
+) -> tuple[DataFrame, str]:
+    """Return the Kafka records the stream read, each with the watermark it was judged by.
 
-    Also where the source started, and how many records the range holds.
+    And what they are, for the report ("168 records in 5 batches (offsets ...)").
     """
     options: Any = settings.job
     start = initial_offsets(checkpoint)
@@ -223,15 +240,74 @@ def batch_records(
         how="left",
     ).drop("_topic", "_partition", "_from", "_to")
     count = sum(to - first for _, _, first, to, _, _ in ranges)
-    return read, start, count
+    return read, (
+        f"{count:,} records in {len(batches)} batches (offsets {describe_offsets(start)} to "
+        f"{describe_offsets(end)})"
+    )
+
+
+def _visible_version(batch: CommittedBatch, checkpoint: str) -> int | None:
+    """Return the parsed table's version a batch had read all of (None: none of it yet).
+
+    Delta's source offset: ``reservoirVersion`` and ``index`` -1 (written for its base index)
+    mean every version before it was read, or, while ``isStartingVersion`` (the table's
+    snapshot at the start), nothing yet. Another index is a batch that ended inside a version.
+    """
+    offset = json.loads(batch.end_offsets[0])
+    if offset.get("index") != -1:
+        raise CheckpointError(
+            f"{checkpoint}: batch {batch.batch_id} ended inside version "
+            f"{offset.get('reservoirVersion')} of the parsed table; parity needs whole versions"
+        )
+    return None if offset.get("isStartingVersion") else offset["reservoirVersion"] - 1
+
+
+def parsed_table_records(
+    spark: SparkSession, path: str, batches: Sequence[CommittedBatch], checkpoint: str
+) -> tuple[DataFrame, str]:
+    """Return the parsed table's rows the stream read (two stages), each with its judge.
+
+    A row belongs to the first batch whose version of the table holds it (time travel to each
+    batch's version; a Kafka record is one row, named by topic, partition and offset).
+    """
+    record = ["topic", "partition", "offset"]
+    judged = judged_by(batches)
+    seen = [
+        spark.read.format("delta")
+        .option("versionAsOf", version)
+        .load(path)
+        .select(*record, F.lit(batch.batch_id).alias("_batch"))
+        for batch in batches
+        if (version := _visible_version(batch, checkpoint)) is not None
+    ]
+    last = _visible_version(batches[-1], checkpoint)
+    if not seen or last is None:
+        raise CheckpointError(f"{checkpoint}: its batches have not read the parsed table yet")
+    first_batch = seen[0]
+    for more in seen[1:]:
+        first_batch = first_batch.unionByName(more)
+    first_batch = first_batch.groupBy(*record).agg(F.min("_batch").alias("_batch"))
+    judges = spark.createDataFrame(list(judged.items()), f"_batch long, {_LATE_BEFORE} long")
+    rows = spark.read.format("delta").option("versionAsOf", last).load(path)
+    read = rows.join(first_batch, on=record, how="left").join(
+        F.broadcast(judges), on="_batch", how="left"
+    )
+    count = rows.count()
+    return read, f"{count:,} rows of {path} (version {last}) in {len(batches)} batches"
 
 
 def _values(row: Any, prefix: str, values: Sequence[str]) -> dict[str, Any]:
     return {name: row[f"{prefix}{name}"] for name in values}
 
 
-def stream_batch_parity(spark: SparkSession, settings: Settings) -> Parity:
-    """Compare a finished ride_windows run's Delta output with its batch recomputation."""
+def stream_batch_parity(
+    spark: SparkSession | Callable[[], SparkSession], settings: Settings
+) -> Parity:
+    """Compare a finished ride_windows run's Delta output with its batch recomputation.
+
+    ``spark``: a session, or a function returning one, called once the settings and the
+    checkpoint are known to be good (a command starts no JVM to report a wrong flag).
+    """
     from ridestream.avro_parsing import subject_of, writer_schemas
     from ridestream.jobs.ride_windows import NAME, build_outputs, parse_records
 
@@ -241,17 +317,22 @@ def stream_batch_parity(spark: SparkSession, settings: Settings) -> Parity:
             f"parity compares a Delta output: give the run's --sink delta --delta-path (the job "
             f"wrote to {options.sink.kind})"
         )
-    if options.stages != "one":
-        raise ConfigError("parity of a two-stage run (--stages two) is not supported yet")
     checkpoint = settings.query.checkpoint(NAME)
     batches = committed_batches(checkpoint)
     if not batches:
         raise CheckpointError(f"{checkpoint}: no committed batch yet, nothing to compare")
+    if callable(spark) and not isinstance(spark, SparkSession):
+        spark = spark()
     writers = None
     if options.source.format == "avro":
         writers = writer_schemas(settings.schema_registry, subject_of(options.source.topic))
-    records, start, count = batch_records(spark, settings, batches, checkpoint)
-    parsed = parse_records(records, options, writers).cache()
+    if options.stages == "two":
+        # The windows query read the parsed table: the same rows, parsed once by the job.
+        parsed, read = parsed_table_records(spark, str(options.parsed_path), batches, checkpoint)
+    else:
+        records, read = batch_records(spark, settings, batches, checkpoint)
+        parsed = parse_records(records, options, writers)
+    parsed = parsed.cache()
     path = str(options.sink.path)
     try:
         stream = spark.read.format("delta").load(path)
@@ -270,10 +351,7 @@ def stream_batch_parity(spark: SparkSession, settings: Settings) -> Parity:
     rows = diff.collect()
     parity = Parity(
         table=path,
-        start_offsets=start,
-        end_offsets=_end_offsets(batches),
-        records=count,
-        batches=len(batches),
+        read=read,
         stream_windows=stream.count(),
         batch_windows=batch.count(),
         key_columns=keys,
@@ -282,7 +360,7 @@ def stream_batch_parity(spark: SparkSession, settings: Settings) -> Parity:
     classified = window.kind != "session" and not uses_panes(window, options.sink.output_mode)
     append = options.sink.output_mode == "append"
     last_watermark = batches[-1].watermark_ms
-    levels = sorted({late for *_, late in kafka_ranges(start, batches)})
+    levels = sorted(set(judged_by(batches).values()))
 
     def level_of(end_ms: int) -> int | None:
         """Return the latest watermark before a window's end: rides judged by it still count."""

@@ -34,10 +34,7 @@ def report_lines(parity: Any) -> list[str]:
     differences = parity.differences
     late = [d for d in differences if d.why == LATE]
     still_open = [d for d in differences if d.why == OPEN]
-    read = (
-        f"{parity.records:,} records in {parity.batches} batches "
-        f"(offsets {_offsets(parity.start_offsets)} to {_offsets(parity.end_offsets)})"
-    )
+    read = parity.read
     if parity.equal:
         return [
             f"parity: equal: the {parity.stream_windows:,} windows of {parity.table} are the "
@@ -83,13 +80,6 @@ def report_lines(parity: Any) -> list[str]:
     return lines
 
 
-def _offsets(offsets: dict) -> str:
-    return " ".join(
-        f"{topic}[{','.join(f'{p}:{o}' for p, o in sorted(parts.items(), key=lambda i: int(i[0])))}]"
-        for topic, parts in offsets.items()
-    )
-
-
 def run_parity(args: argparse.Namespace, spark: Callable[[], Any]) -> int:
     """Compare the run the flags describe; print the summary and table; return the exit code."""
     from ridestream import runner
@@ -97,7 +87,7 @@ def run_parity(args: argparse.Namespace, spark: Callable[[], Any]) -> int:
     from ridestream.parity import stream_batch_parity
 
     settings = runner.settings_from_args(JOB, args)
-    parity = stream_batch_parity(spark(), settings)
+    parity = stream_batch_parity(spark, settings)
     for line in report_lines(parity):
         print(line)
     if parity.unexplained:
