@@ -221,7 +221,8 @@ def test_two_stages_parse_each_record_once_and_write_the_same_windows_and_reject
         for line in out.splitlines()[2:]
         if line.rstrip().endswith("still open")
     }
-    assert shown == still_open
+    # (the table shows the first 20)
+    assert shown <= still_open and len(shown) == min(20, len(still_open))
 
     # The parsed table: one row per Kafka record, raw bytes kept only for the rejects.
     parsed = spark.read.format("delta").load(str(parsed_path)).orderBy("offset").collect()
