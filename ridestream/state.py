@@ -130,6 +130,10 @@ def query_state(
             f"{batches[0].batch_id}-{batches[-1].batch_id} are)"
         )
     location = str(path.resolve())
+    # The state reader loads each store through the driver's state store coordinator, which a
+    # session registers only once it has a streaming query manager: a session that never ran
+    # a query (``rides state``'s own) fails with "Cannot find endpoint: StateStoreCoordinator".
+    spark.streams.active  # noqa: B018 - instantiates the manager, and with it the coordinator
     operators = spark.read.format("state-metadata").load(location).collect()
     if not operators:
         raise CheckpointError(f"{path}: the query has no stateful operator (nothing held in state)")

@@ -8,6 +8,8 @@ plain Python from the input alone.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections import defaultdict
 from datetime import datetime, timedelta
 
@@ -16,7 +18,6 @@ import pytest
 from ridestream.cli import build_parser
 from ridestream.cli.audit import cmd_balance
 from ridestream.cli.parity import run_parity
-from ridestream.cli.state import run_state
 from ridestream.state import query_state
 from tests.builders import ride, ride_json
 from tests.integration.helpers import consume_all, create_topic, produce_values
@@ -205,13 +206,15 @@ def test_valid_rides_are_in_windows_or_dropped_late_and_rejects_reach_both_sinks
     assert len(store.keys_per_partition) == 2  # --shuffle-partitions 2
     assert (store.oldest.start, store.newest.start) == (held[0][0], held[-1][0])
     assert state.watermark_ms == (last_watermark - EPOCH) // timedelta(milliseconds=1)
-    # The command on the job's checkpoint directory: the windows query (the dead letter's holds
-    # no state and is left out).
-    code = run_state(
-        build_parser().parse_args(["state", str(tmp_path / "checkpoints")]), lambda: spark
-    )
-    out = capsys.readouterr().out
-    assert code == 0 and f"1 stateful operator, {len(held)} state rows" in out, out
+    # The command, as a user runs it (its own session, which never ran a query), on the job's
+    # checkpoint directory: the windows query (the dead letter's holds no state: left out).
+    command = subprocess.run(
+        [sys.executable, "-m", "ridestream.cli", "state", str(tmp_path / "checkpoints")],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    out = command.stdout
+    assert command.returncode == 0, out + command.stderr[-2000:]
+    assert f"batch 4, watermark {last_watermark}, 1 stateful operator, {len(held)} state" in out
     assert "ride_windows_dead_letter" not in out
 
     # The check can fail: rides moved from one batch to another (the run's sums still agree),
