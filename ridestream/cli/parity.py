@@ -72,9 +72,8 @@ def report_lines(parity: Any) -> list[str]:
     ]
     widths = [max(len(row[i]) for row in [header, *table]) for i in range(len(header))]
     for row in [header, *table]:
-        lines.append(
-            "  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
-        )
+        cells = (cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+        lines.append(("  " + "  ".join(cells)).rstrip())
     if len(differences) > _SHOWN:
         lines.append(f"  ({len(differences) - _SHOWN:,} more)")
     return lines

@@ -44,9 +44,8 @@ def state_lines(state: Any) -> list[str]:
     ]
     widths = [max(len(row[i]) for row in [header, *table]) for i in range(len(header))]
     for row in [header, *table]:
-        lines.append(
-            "  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
-        )
+        cells = (cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+        lines.append(("  " + "  ".join(cells)).rstrip())
     return lines
 
 
