@@ -36,6 +36,7 @@ from ridestream.offset_log import (
     committed_batches,
     initial_offsets,
 )
+from ridestream.paths import display_path
 from ridestream.sources import read_kafka_batch
 from ridestream.windows import uses_panes
 
@@ -350,7 +351,7 @@ def stream_batch_parity(
     diff = diff_windows(stream, batch, keys, values).localCheckpoint()
     rows = diff.collect()
     parity = Parity(
-        table=path,
+        table=display_path(path),
         read=read,
         stream_windows=stream.count(),
         batch_windows=batch.count(),
