@@ -185,7 +185,15 @@ def settings_for(job: Job, argv: list[str] | None = None) -> Settings:
     in a directory of their own per job and output (:meth:`Job.checkpoint_scope`), so that two
     runs writing to different places never share a checkpoint.
     """
-    args = build_parser(job, argv).parse_args(argv)
+    return settings_from_args(job, build_parser(job, argv).parse_args(argv))
+
+
+def settings_from_args(job: Job, args: argparse.Namespace) -> Settings:
+    """Return the settings of parsed job flags (:func:`settings_for` after the parse).
+
+    ``args`` has ``profile`` and one attribute per flag of the job (named by its setting); a
+    command that takes a job's flags (``rides parity``) parses them itself and comes here.
+    """
     overrides = overrides_from_args(args, (*job.flags, *SHARED_FLAGS))
     settings = build_settings(args.profile, load_profile(args.profile), overrides, job=job)
     if "query.checkpoint_dir" in overrides:

@@ -34,15 +34,24 @@ def read_delta_stream(spark: SparkSession, path: str) -> DataFrame:
 
 
 def read_kafka_batch(
-    spark: SparkSession, kafka: KafkaSettings, topic: str, min_partitions: int | None = None
+    spark: SparkSession,
+    kafka: KafkaSettings,
+    topic: str,
+    min_partitions: int | None = None,
+    starting_offsets: str = "earliest",
+    ending_offsets: str = "latest",
 ) -> DataFrame:
-    """Return every record currently in ``topic`` as a batch DataFrame (notebooks, checks)."""
+    """Return the records of ``topic`` as a batch DataFrame (notebooks, checks).
+
+    Every record there is by default; ``starting_offsets`` / ``ending_offsets`` take Spark's
+    JSON (``{"topic": {"0": 42}}``, end exclusive) for a range, such as a checkpoint's.
+    """
     reader = (
         spark.read.format("kafka")
         .options(**kafka.spark_options())
         .option("subscribe", topic)
-        .option("startingOffsets", "earliest")
-        .option("endingOffsets", "latest")
+        .option("startingOffsets", starting_offsets)
+        .option("endingOffsets", ending_offsets)
     )
     if min_partitions:
         reader = reader.option("minPartitions", min_partitions)

@@ -5,7 +5,8 @@ per group: :mod:`~ridestream.cli.broker` (``kafka``, ``topics``), :mod:`~ridestr
 (``produce``, ``datagen``, ``consume``), :mod:`~ridestream.cli.show` (``show``),
 :mod:`~ridestream.cli.audit` (``balance``), :mod:`~ridestream.cli.sql` (``sql``),
 :mod:`~ridestream.cli.registry` (``registry``), :mod:`~ridestream.cli.lateness`
-(``lateness``), :mod:`~ridestream.cli.connect` (``connect``).
+(``lateness``), :mod:`~ridestream.cli.connect` (``connect``), :mod:`~ridestream.cli.parity`
+(``parity``), :mod:`~ridestream.cli.state` (``state``).
 """
 
 from __future__ import annotations
@@ -13,7 +14,18 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
-from ridestream.cli import audit, broker, connect, data, lateness, registry, show, sql
+from ridestream.cli import (
+    audit,
+    broker,
+    connect,
+    data,
+    lateness,
+    parity,
+    registry,
+    show,
+    sql,
+    state,
+)
 from ridestream.cli.common import add_common_arguments
 from ridestream.errors import run_main
 
@@ -44,6 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
     sql.add_commands(add)
     lateness.add_commands(add)
     connect.add_commands(add)
+    parity.add_commands(add)
+    state.add_commands(add)
     return parser
 
 

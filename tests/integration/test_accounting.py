@@ -8,6 +8,8 @@ plain Python from the input alone.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections import defaultdict
 from datetime import datetime, timedelta
 
@@ -15,6 +17,8 @@ import pytest
 
 from ridestream.cli import build_parser
 from ridestream.cli.audit import cmd_balance
+from ridestream.cli.parity import run_parity
+from ridestream.state import query_state
 from tests.builders import ride, ride_json
 from tests.integration.helpers import consume_all, create_topic, produce_values
 from tests.integration.jobs import run_job, write_profile
@@ -106,6 +110,23 @@ def balance(metrics, table, capsys) -> tuple[int, str, str]:
     return code, out, err
 
 
+def parity(spark, flags: list[str], capsys) -> tuple[int, str, str]:
+    """Run ``rides parity`` with the job's flags in this process (its session is ours)."""
+    code = run_parity(build_parser().parse_args(["parity", *flags]), lambda: spark)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def parity_rows(out: str) -> set[tuple[datetime, int, str]]:
+    """Return (window_start, zone, why) of each row of parity's table."""
+    rows = set()
+    for line in out.splitlines()[2:]:
+        date, time, _end_date, _end_time, zone, _stream, _batch, *why = line.split()
+        why = " ".join(why).split(" (")[0]
+        rows.add((datetime.fromisoformat(f"{date} {time}"), int(zone), why))
+    return rows
+
+
 def test_valid_rides_are_in_windows_or_dropped_late_and_rejects_reach_both_sinks(
     spark, kafka_broker, tmp_path, capsys
 ):
@@ -155,6 +176,47 @@ def test_valid_rides_are_in_windows_or_dropped_late_and_rejects_reach_both_sinks
     reasons = {m.value(): dict(m.headers())["ridestream.reason"].decode() for m in messages}
     assert reasons == BAD and len(messages) == len(BAD)
 
+    # Parity: the batch recomputation over the same offsets differs from the table exactly
+    # where late rides were dropped, and every difference is explained by them.
+    capsys.readouterr()
+    code, out, err = parity(spark, flags, capsys)
+    late_windows = {
+        key
+        for key, counted in windows_of(kept + dropped).items()
+        if windows_of(kept).get(key) != counted
+    }
+    assert code == 0, out + err
+    assert f"{len(late_windows)} windows differ" in out
+    assert f"{len(late_windows)} explained by late rides ({len(dropped)} rides dropped" in out
+    assert "UNEXPLAINED" not in out
+    assert parity_rows(out) == {(start, zone, "late rides") for start, zone in late_windows}
+
+    # State: the windows of kept rides that end after the last watermark (Spark evicts a window
+    # once the watermark reaches its end), read through Spark's state readers.
+    last_watermark = max(datetime.fromisoformat(r["tpep_pickup_datetime"]) for r in kept + dropped)
+    last_watermark -= DELAY
+    held = sorted(key for key in windows_of(kept) if key[0] + WINDOW > last_watermark)
+    state = query_state(spark, tmp_path / "checkpoints" / "ride_windows")
+    [store] = state.stores
+    assert (store.operator, store.rows, sum(store.keys_per_partition)) == (
+        "stateStoreSave",
+        len(held),
+        len(held),
+    )
+    assert len(store.keys_per_partition) == 2  # --shuffle-partitions 2
+    assert (store.oldest.start, store.newest.start) == (held[0][0], held[-1][0])
+    assert state.watermark_ms == (last_watermark - EPOCH) // timedelta(milliseconds=1)
+    # The command, as a user runs it (its own session, which never ran a query), on the job's
+    # checkpoint directory: the windows query (the dead letter's holds no state: left out).
+    command = subprocess.run(
+        [sys.executable, "-m", "ridestream.cli", "state", str(tmp_path / "checkpoints")],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    out = command.stdout
+    assert command.returncode == 0, out + command.stderr[-2000:]
+    assert f"batch 4, watermark {last_watermark}, 1 stateful operator, {len(held)} state" in out
+    assert "ride_windows_dead_letter" not in out
+
     # The check can fail: rides moved from one batch to another (the run's sums still agree),
     # windows counted twice, or a batch missing from the metrics file.
     lines = metrics.read_text().splitlines()
@@ -166,6 +228,13 @@ def test_valid_rides_are_in_windows_or_dropped_late_and_rejects_reach_both_sinks
     code, out, err = balance(metrics, table, capsys)
     assert code == 1, out
     assert "more rides than were valid" in err
+    # Parity finds zone 4's windows doubled, and late rides do not explain them.
+    code, out, err = parity(spark, flags, capsys)
+    assert code == 1, out + err
+    zone_4 = {(start, zone, "unexplained") for start, zone in windows_of(kept) if zone == 4}
+    assert {row for row in parity_rows(out) if row[2] == "unexplained"} == zone_4
+    assert out.count("unexplained (written 2 times)") == len(zone_4)
+    assert f"{len(zone_4)} UNEXPLAINED" in out
     # (A batch missing from the metrics file is found from the file alone: no table to read.)
     metrics.write_text("".join(f"{line}\n" for line in lines if json.loads(line)["batchId"] != 1))
     code, out, err = balance(metrics, None, capsys)

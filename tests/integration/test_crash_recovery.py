@@ -20,6 +20,8 @@ from datetime import datetime, timedelta
 
 import pytest
 
+from ridestream.cli import build_parser
+from ridestream.cli.parity import run_parity
 from ridestream.kafka.datagen import rides_between
 from ridestream.paths import PROJECT_ROOT
 from ridestream.sinks import merge_windows
@@ -64,7 +66,7 @@ def batches_committed(tmp_path) -> int:
     return sum(1 for path in commits.glob("*") if path.name.isdigit()) if commits.exists() else 0
 
 
-def test_the_delta_output_is_exact_after_two_kill_9s(spark, kafka_broker, tmp_path):
+def test_the_delta_output_is_exact_after_two_kill_9s(spark, kafka_broker, tmp_path, capsys):
     rng = random.Random(20261125)
     rides = list(rides_between(datetime(2024, 6, 1, 7, 0), datetime(2024, 6, 1, 9, 0), 800, 3, 120))
     values = encode_all(rides)
@@ -117,6 +119,17 @@ def test_the_delta_output_is_exact_after_two_kill_9s(spark, kafka_broker, tmp_pa
     assert written == len(actual), "a window was written twice"
     expected = expected_tumbling_windows(rides, WINDOW, timedelta(minutes=10), closed_only=False)
     assert_windows_equal(actual, expected)
+
+    # Parity: the same windows as a batch query over the offsets the checkpoint committed, with
+    # the job's own builders, equal the table (no ride was late: out of order by 2 minutes at
+    # most, under the 10-minute watermark).
+    capsys.readouterr()
+    flags = [*job_command(topic, tmp_path, profile)[2:], "--trigger", "available-now"]
+    code = run_parity(build_parser().parse_args(["parity", *flags]), lambda: spark)
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert out.startswith(f"parity: equal: the {len(expected)} windows of "), out
+    assert f"{len(values)} records in" in out and f"{topic}[0:0] to {topic}[0:{len(values)}]" in out
 
     rejects = spark.read.format("delta").load(str(tmp_path / "rejects")).orderBy("offset").collect()
     assert [row.offset for row in rejects] == sorted(malformed)

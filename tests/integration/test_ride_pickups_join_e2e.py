@@ -17,6 +17,7 @@ import pytest
 from ridestream import runner
 from ridestream.jobs.ride_pickups_join import JOB
 from ridestream.kafka.datagen import encode_json, pickup_for, rides_between
+from ridestream.state import query_state
 from tests.integration.helpers import consume_all, create_topic, produce_values
 from tests.integration.jobs import write_profile
 
@@ -24,6 +25,7 @@ pytestmark = pytest.mark.integration
 
 WITHIN = timedelta(minutes=10)
 MAX_TRIP = timedelta(hours=3)
+WATERMARK = timedelta(minutes=10)  # both sides' default
 
 
 def read_back(value: bytes) -> dict:
@@ -109,6 +111,38 @@ def test_the_join_on_the_real_broker_equals_a_nested_loop_join(spark, kafka_brok
             for name in ("PULocationID", "last_dropoff_datetime", "pickup_datetime")
         }
     assert actual == expected
+
+    # State, through Spark's state readers: one batch read everything (no watermark yet), a
+    # second moved the watermark to the smaller of the two sides' (max time - 10 minutes). A
+    # ride stays while the watermark is before its pickup + max trip + within, a pickup while
+    # it is before its time + within (the module docstring of ride_pickups_join). Over these
+    # 20 minutes of input both rules keep every row; the windows' state test sees eviction.
+    rides_in = [read_back(v) for v in ride_values]
+    pickups_in = [read_back(v) for v in pickup_values]
+    watermark = min(
+        max(r["tpep_pickup_datetime"] for r in rides_in) - WATERMARK,
+        max(p["tpep_pickup_datetime"] for p in pickups_in) - WATERMARK,
+    )
+    held_rides = [r for r in rides_in if r["tpep_pickup_datetime"] + MAX_TRIP + WITHIN > watermark]
+    held_pickups = [p for p in pickups_in if p["tpep_pickup_datetime"] + WITHIN > watermark]
+    state = query_state(spark, tmp_path / "checkpoints" / "ride_pickups_join")
+    assert [(s.operator, s.store) for s in state.stores] == [
+        ("symmetricHashJoin", "left"),
+        ("symmetricHashJoin", "right"),
+    ]
+    rides_side, pickups_side = state.stores
+    assert rides_side.rows == len(held_rides)
+    assert sum(rides_side.keys_per_partition) == len({r["DOLocationID"] for r in held_rides})
+    ride_times = sorted(r["tpep_pickup_datetime"] for r in held_rides)
+    assert (rides_side.held, rides_side.oldest, rides_side.newest) == (
+        "_ride_time",
+        ride_times[0],
+        ride_times[-1],
+    )
+    assert pickups_side.rows == len(held_pickups)
+    assert sum(pickups_side.keys_per_partition) == len({p["PULocationID"] for p in held_pickups})
+    pickup_times = sorted(p["tpep_pickup_datetime"] for p in held_pickups)
+    assert (pickups_side.oldest, pickups_side.newest) == (pickup_times[0], pickup_times[-1])
 
     rejects = consume_all(bootstrap, "join_rejects", 2)
     assert sorted(dict(m.headers())["ridestream.source.topic"] for m in rejects) == [
