@@ -307,16 +307,17 @@ def show_windows(rows: int):  # noqa: ANN201 - returns a foreachBatch function
     return show
 
 
-def dead_letter_writer(
+def dead_letter_writers(
     rejects: DataFrame, dead_letter: DeadLetterSettings, kafka: KafkaSettings, query_name: str
-) -> DataStreamWriter | None:
-    """Return the writer for rejected records, or None when the profile turns it off.
+) -> dict[str, DataStreamWriter]:
+    """Return the rejected records' writer by query name, or ``{}`` when the profile turns it off.
 
-    ``query_name`` names the writer in Delta's idempotent-write ids (with the table's path).
+    ``query_name`` names the query, and the writer in Delta's idempotent-write ids (with the
+    table's path).
     """
     kinds = dead_letter.kinds
     if not kinds:
-        return None
+        return {}
     if len(kinds) > 1:
         # One query, so each reject is parsed once and lands in every sink of the same batch.
         writer = rejects.writeStream.foreachBatch(
@@ -332,7 +333,7 @@ def dead_letter_writer(
             .writeStream.format("console")
             .option("truncate", "false")
         )
-    return writer.outputMode("append")
+    return {query_name: writer.outputMode("append")}
 
 
 def fan_out_rejects(dead_letter: DeadLetterSettings, kafka: KafkaSettings, app_id: str):  # noqa: ANN201

@@ -53,7 +53,7 @@ from ridestream.parsing import ACCOUNTING, record_counts, rejected_records
 from ridestream.paths import display_path
 from ridestream.runner import Stage
 from ridestream.schemas import ride_schema
-from ridestream.sinks import dead_letter_headers, dead_letter_writer, kafka_writer, source_headers
+from ridestream.sinks import dead_letter_headers, dead_letter_writers, kafka_writer, source_headers
 from ridestream.sources import read_kafka_stream
 from ridestream.zones import ZONE_COLUMNS, ZONES_FILE, load_zones, with_zones, zones_frame
 
@@ -185,10 +185,7 @@ def build_writers(
     else:
         writer = clean_rides(enriched).writeStream.format("console").option("truncate", "false")
     writers = {NAME: writer if sink.kind == "delta" else writer.outputMode(sink.output_mode)}
-    rejected = dead_letter_writer(rejects, options.dead_letter, kafka, DEAD_LETTER_QUERY)
-    if rejected is not None:
-        writers[DEAD_LETTER_QUERY] = rejected
-    return writers
+    return writers | dead_letter_writers(rejects, options.dead_letter, kafka, DEAD_LETTER_QUERY)
 
 
 class RideClean(SinkJob):

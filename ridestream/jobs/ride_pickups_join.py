@@ -72,7 +72,7 @@ from ridestream.parsing import (
 )
 from ridestream.runner import Stage
 from ridestream.schemas import ride_schema, struct_type
-from ridestream.sinks import dead_letter_writer, kafka_writer
+from ridestream.sinks import dead_letter_writers, kafka_writer
 from ridestream.sources import read_kafka_stream
 from ridestream.stack import Feed
 
@@ -322,11 +322,10 @@ def writers_for(
     joined: DataFrame, rejects: DataFrame, options: RidePickupsJoinOptions, kafka: KafkaSettings
 ) -> dict[str, DataStreamWriter]:
     """Return the unstarted writers of the job's two outputs (:func:`build_outputs`)."""
-    writers = {NAME: joined_writer(joined, options.sink, kafka)}
-    dead_letter = dead_letter_writer(rejects, options.dead_letter, kafka, DEAD_LETTER_QUERY)
-    if dead_letter is not None:
-        writers[DEAD_LETTER_QUERY] = dead_letter
-    return writers
+    return {
+        NAME: joined_writer(joined, options.sink, kafka),
+        **dead_letter_writers(rejects, options.dead_letter, kafka, DEAD_LETTER_QUERY),
+    }
 
 
 class RidePickupsJoin(SinkJob):

@@ -53,7 +53,7 @@ from ridestream.parsing import (
 from ridestream.runner import Output, Stage
 from ridestream.schemas import load_avro, ride_schema
 from ridestream.sinks import (
-    dead_letter_writer,
+    dead_letter_writers,
     parsed_table_writer,
     window_writer,
 )
@@ -210,11 +210,7 @@ def writers_for(
     # Rejects are a query of their own: a bad record must never stop the windows, and the
     # windows' output mode (update, say) must not decide how rejects are written. The price, in
     # one stage: each query reads and parses every record (bench/README.md measures it).
-    dead_letter_query = f"{name}_dead_letter"
-    dead_letter = dead_letter_writer(rejects, options.dead_letter, kafka, dead_letter_query)
-    if dead_letter is not None:
-        writers[dead_letter_query] = dead_letter
-    return writers
+    return writers | dead_letter_writers(rejects, options.dead_letter, kafka, f"{name}_dead_letter")
 
 
 def build_parse_stage(

@@ -64,7 +64,7 @@ from ridestream.paths import PROJECT_ROOT, display_path
 from ridestream.runner import Job, Output, Stage
 from ridestream.schemas import ride_schema, struct_type
 from ridestream.sinks import (
-    dead_letter_writer,
+    dead_letter_writers,
     kafka_writer,
     merge_results,
     parsed_table_writer,
@@ -669,11 +669,9 @@ class StreamSql(Job):
                         outputs[str(options.dead_letter.path)],
                         rejects.schema,
                     )
-                dead_letter = dead_letter_writer(
+                writers |= dead_letter_writers(
                     rejects, options.dead_letter, settings.kafka, DEAD_LETTER_QUERY
                 )
-                if dead_letter is not None:
-                    writers[DEAD_LETTER_QUERY] = dead_letter
             return writers
 
         return [build]
