@@ -37,6 +37,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/scripts/bootstrap.sh"
 jars="$(python -m ridestream.jars spark)" || exit 1
 # The package's own code, for executors on a cluster (--master spark://..., yarn, k8s://...).
 pyfiles="$(python -m ridestream.pyfiles)" || exit 1
+# The class-data archive, when there is one for this Java and these jars (ridestream/class_data.py).
+class_data="$(python -m ridestream.class_data --options)" || class_data=""
 
 # The JVM starts with SIGINT and SIGTERM ignored: a Ctrl-C, or a SIGTERM sent to the whole process
 # group (timeout, systemd, a supervisor), then reaches only the Python driver, which stops the
@@ -60,7 +62,7 @@ trap forward INT TERM
 (trap '' INT TERM; exec spark-submit \
   --jars "$jars" \
   --py-files "$pyfiles" \
-  --driver-java-options "-Dlog4j2.configurationFile=$RIDESTREAM_ROOT/conf/log4j2.properties -Dridestream.log.dir=$RIDESTREAM_HOME/logs${RIDESTREAM_JAVA_OPTIONS:+ $RIDESTREAM_JAVA_OPTIONS}" \
+  --driver-java-options "-Dlog4j2.configurationFile=$RIDESTREAM_ROOT/conf/log4j2.properties -Dridestream.log.dir=$RIDESTREAM_HOME/logs${class_data:+ $class_data}${RIDESTREAM_JAVA_OPTIONS:+ $RIDESTREAM_JAVA_OPTIONS}" \
   --conf spark.ui.showConsoleProgress=false \
   ${spark_args[@]+"${spark_args[@]}"} \
   "$job" ${job_args[@]+"${job_args[@]}"}) \

@@ -14,7 +14,7 @@ import sys
 
 from pyspark.sql import SparkSession
 
-from ridestream import jars
+from ridestream import class_data, jars
 from ridestream.config import SparkSettings
 from ridestream.paths import CONF_DIR, java_options, ridestream_home
 
@@ -76,6 +76,7 @@ def build_session(settings: SparkSettings, app_name: str = "ridestream") -> Spar
                 [
                     f"-Dlog4j2.configurationFile={CONF_DIR / 'log4j2.properties'}",
                     f"-Dridestream.log.dir={ridestream_home() / 'logs'}",
+                    *class_data.driver_options(),
                     *java_options(),
                 ]
             ),

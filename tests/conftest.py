@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import time
+from pathlib import Path
+
 import pytest
 
 from ridestream.config import SparkSettings
@@ -60,3 +64,18 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Order the files longest first (a stable sort: tests keep their order within a file)."""
     rank = {name: place for place, name in enumerate(LONGEST_FIRST)}
     items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
+
+
+# Where a worker's time went: with RIDESTREAM_TEST_TIMELINE=DIR, each worker appends one line per
+# test (worker, start and end in seconds since the epoch, test id) to DIR/<worker>.tsv.
+# For balancing the workers (LONGEST_FIRST above); off by default.
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):  # noqa: ANN201
+    directory = os.environ.get("RIDESTREAM_TEST_TIMELINE")
+    start = time.time()
+    yield
+    if directory:
+        worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+        Path(directory).mkdir(parents=True, exist_ok=True)
+        with open(Path(directory) / f"{worker}.tsv", "a") as log:
+            log.write(f"{worker}\t{start:.1f}\t{time.time():.1f}\t{item.nodeid}\n")
