@@ -243,7 +243,9 @@ def wait_for_listener(
     """Wait until ``reporter`` has seen the last progress of each query.
 
     Listener events are delivered asynchronously: a summary printed right after a stop could
-    otherwise miss the last batch.
+    otherwise miss the last batch. Only a progress that ran a batch counts: a query idle for a
+    while reports an idle trigger as its last progress (no ``addBatch``; the next batch's id),
+    which no listener receives, and waiting for it held every stop of an idle job for a minute.
     """
     import time
 
@@ -252,8 +254,9 @@ def wait_for_listener(
         pending = [
             query
             for query in queries
-            if query.lastProgress is not None
-            and reporter.last_batch.get(query.name, -1) < query.lastProgress["batchId"]
+            if (progress := query.lastProgress) is not None
+            and "addBatch" in progress["durationMs"]
+            and reporter.last_batch.get(query.name, -1) < progress["batchId"]
         ]
         if not pending:
             return

@@ -37,26 +37,34 @@ def kafka_broker(tmp_path_factory):
 
 # The longest test files first (longest processing time first): with two workers taking files in
 # collection order, a long file collected last would run alone at the end. The order follows the
-# suite's --durations report; a file not listed keeps its place after these.
+# suite's --durations report; a file not listed keeps its place after these. (xdist keeps this
+# order only with --no-loadscope-reorder, in pyproject.toml's addopts: by default it sends the
+# files with the most tests first, and the longest files, of one or two tests each, came last.)
 LONGEST_FIRST = [
-    "test_crash_recovery.py",
-    "test_soak_smoke.py",
     "test_ride_windows_e2e.py",
-    "test_bench_smoke.py",
-    "test_accounting.py",
-    "test_stream_sql_e2e.py",
+    "test_crash_recovery.py",
     "test_faults.py",
-    "test_faults_output.py",
-    "test_readme_examples.py",
+    "test_bench_smoke.py",
+    "test_stream_sql_e2e.py",
     "test_pane_windows.py",
-    "test_stopping.py",
-    "test_progress_and_stop.py",
-    "test_standalone_cluster.py",
-    "test_broker_failover.py",
-    "test_ride_pickups_join_semantics.py",
-    "test_notebook.py",
+    "test_accounting.py",
     "test_ride_windows_semantics.py",
+    "test_stopping.py",
+    "test_rides_cli.py",
+    "test_faults_output.py",
+    "test_progress_and_stop.py",
+    "test_broker_failover.py",
+    "test_standalone_cluster.py",
+    "test_readme_examples.py",
+    "test_ride_pickups_join_semantics.py",
+    "test_delta_log.py",
+    "test_soak_smoke.py",
+    "test_parsing.py",
     "test_ride_zones.py",
+    "test_notebook.py",
+    "test_sasl_ssl.py",
+    "test_avro_ride_windows.py",
+    "test_outputs.py",
 ]
 
 

@@ -96,3 +96,35 @@ def test_the_progress_line_shows_no_watermark_before_one_exists():
 
     assert "watermark" not in format_progress(batch("1970-01-01T00:00:00.000Z"))
     assert "watermark 2024-05-01 08:35:00" in format_progress(batch("2024-05-01T08:35:00.000Z"))
+
+
+class FakeQuery:
+    def __init__(self, name, progress):
+        self.name, self.lastProgress = name, progress
+
+
+def test_the_summary_waits_for_the_last_batch_that_ran_not_for_an_idle_trigger():
+    import threading
+    import time
+    from types import SimpleNamespace
+
+    from ridestream.progress import wait_for_listener
+
+    ran = {"batchId": 6, "durationMs": {"addBatch": 120, "triggerExecution": 300}}
+    # What an idle query (no new data for a while) shows as its last progress: the next batch's
+    # id, no batch run. No listener ever gets it (Spark 4.2); waiting for it held stops 60 s.
+    idle = {"batchId": 7, "durationMs": {"latestOffset": 3, "triggerExecution": 3}}
+    reporter = SimpleNamespace(last_batch={"rejects": 6, "windows": 5})
+    started = time.monotonic()
+    wait_for_listener(reporter, [FakeQuery("rejects", idle)], timeout_s=5)
+    assert time.monotonic() - started < 1
+    # A batch that ran and whose event has not arrived yet is waited for...
+    later = threading.Timer(0.5, lambda: reporter.last_batch.update(windows=6))
+    later.start()
+    started = time.monotonic()
+    wait_for_listener(reporter, [FakeQuery("windows", ran)], timeout_s=5)
+    assert 0.4 < time.monotonic() - started < 3
+    # ... up to the timeout.
+    started = time.monotonic()
+    wait_for_listener(reporter, [FakeQuery("other", ran)], timeout_s=1)
+    assert time.monotonic() - started >= 1
