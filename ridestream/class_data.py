@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 from ridestream import jars
+from ridestream.errors import UserError
 from ridestream.paths import PROJECT_ROOT, ridestream_home
 
 # Set by `create` for the one run that writes the archive (spark-submit.sh reads it).
@@ -40,14 +41,14 @@ def _stat_line(path: Path) -> str:
 
 
 def key() -> str:
-    """Return the key of this java binary and the jars a Spark driver loads."""
-    java = shutil.which("java")
+    """Return the key of this java binary (Spark's choice: $JAVA_HOME, else PATH) and the jars."""
     java_home = os.environ.get("JAVA_HOME")
-    if java_home and (Path(java_home) / "bin" / "java").exists():
-        java = str(Path(java_home) / "bin" / "java")
-    lines = [os.path.realpath(java or "java")]
-    if java:
-        lines.append(_stat_line(Path(os.path.realpath(java))))
+    java = Path(java_home) / "bin" / "java" if java_home else None
+    if java is None or not java.exists():
+        java = Path(shutil.which("java") or "java")
+    lines = [os.path.realpath(java)]
+    if java.exists():
+        lines.append(_stat_line(Path(lines[0])))
     for directory in (jars.pyspark_jars_dir(), jars.bundle_dir("spark")):
         if directory.is_dir():
             lines += sorted(_stat_line(jar) for jar in directory.glob("*.jar"))
@@ -68,60 +69,63 @@ def driver_options() -> list[str]:
     return [f"-XX:SharedArchiveFile={archive}", *QUIET] if archive.is_file() else []
 
 
-def create(force: bool = False) -> Path | None:
+def create() -> Path | None:
     """Write the archive by running ``jobs/ride_windows.py`` once; return its path (None: failed).
 
     The run reads 600 generated rides (some malformed) from a broker of its own, windows them
     into a Delta table in update mode and writes the rejects to Kafka: the classes a job uses.
+    A failure is one line and the run's output; jobs then start without the archive.
     """
     from ridestream.local import EmbeddedKafka, free_port
 
     target = archive_path()
-    if target.is_file() and not force:
-        return target
     target.parent.mkdir(parents=True, exist_ok=True)
     for stale in target.parent.glob("spark-driver-*.jsa"):
         stale.unlink()  # another Java or other jars: never used again
+    staging = target.with_suffix(".tmp")
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="ridestream-class-data-") as work:
         work = Path(work)
+        log = work / "run.log"
         broker = EmbeddedKafka(
             data_dir=work / "kafka", port=free_port(), controller_port=free_port()
         )
-        broker.start()
         try:
+            broker.start()
             profile = work / "profile.toml"
             profile.write_text(
                 f'[kafka]\nbootstrap_servers = "{broker.bootstrap_servers}"\n'
                 "[embedded]\nkafka = false\ndatagen = false\n"
             )
-            log = work / "run.log"
             with log.open("w") as out:
-                subprocess.run(
+                code = subprocess.run(
                     [sys.executable, "-m", "ridestream.cli", "datagen", "--profile", str(profile),
                      "--topic", "rides", "--start", "2024-01-01 08:00:00", "--count", "600",
                      "--malformed", "0.02", "--seed", "1"],
-                    cwd=PROJECT_ROOT, stdout=out, stderr=subprocess.STDOUT, check=True,
-                )  # fmt: skip
-                staging = target.with_suffix(".tmp")
-                run = subprocess.run(
-                    [str(PROJECT_ROOT / "spark-submit.sh"), "jobs/ride_windows.py",
-                     "--profile", str(profile), "--topic", "rides", "--trigger", "available-now",
-                     "--max-offsets-per-trigger", "300", "--sink", "delta",
-                     "--output-mode", "update", "--delta-path", str(work / "windows"),
-                     "--dead-letter", "kafka", "--dead-letter-topic", "rides_dead_letter",
-                     "--checkpoint-dir", str(work / "checkpoints"), "--progress", "off"],
                     cwd=PROJECT_ROOT, stdout=out, stderr=subprocess.STDOUT,
-                    env={**os.environ, DUMP_ENV: str(staging)},
-                )  # fmt: skip
+                ).returncode  # fmt: skip
+                if code == 0:
+                    code = subprocess.run(
+                        [str(PROJECT_ROOT / "spark-submit.sh"), "jobs/ride_windows.py",
+                         "--profile", str(profile), "--topic", "rides", "--trigger", "available-now",
+                         "--max-offsets-per-trigger", "300", "--sink", "delta",
+                         "--output-mode", "update", "--delta-path", str(work / "windows"),
+                         "--dead-letter", "kafka", "--dead-letter-topic", "rides_dead_letter",
+                         "--checkpoint-dir", str(work / "checkpoints"), "--progress", "off"],
+                        cwd=PROJECT_ROOT, stdout=out, stderr=subprocess.STDOUT,
+                        env={**os.environ, DUMP_ENV: str(staging)},
+                    ).returncode  # fmt: skip
+        except UserError as error:  # the broker would not start
+            code = 1
+            print(f"ridestream: {error}", file=sys.stderr)
         finally:
             broker.stop()
-        if run.returncode != 0 or not staging.is_file():
+        if code != 0 or not staging.is_file():
             staging.unlink(missing_ok=True)
+            output = log.read_text()[-2000:] if log.exists() else ""
             print(
-                f"ridestream: no class-data archive (the run that writes it failed, exit "
-                f"{run.returncode}); jobs start without it. Its output:\n"
-                + log.read_text()[-2000:],
+                "ridestream: no class-data archive (the run that writes it failed); jobs start "
+                "without it." + (f" Its output:\n{output}" if output else ""),
                 file=sys.stderr,
             )
             return None
@@ -158,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
         "minute): one short ride_windows run on a broker of its own...",
         file=sys.stderr,
     )
-    return 0 if create(force=args.force) else 1
+    return 0 if create() else 1
 
 
 if __name__ == "__main__":
