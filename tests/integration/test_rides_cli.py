@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import statistics
 import subprocess
 import sys
 import uuid
@@ -187,16 +188,15 @@ def test_an_event_time_replay_keeps_the_trips_pace_sped_up(kafka_broker, tmp_pat
     first, earliest = pickups[0], min(pickups)
     running_max = first
     offsets = kafka_offsets_s(messages)
+    lags = []
     for message, offset, pickup, duration in zip(
         messages, offsets, pickups, durations, strict=True
     ):
         running_max = max(running_max, pickup)
         # Not sent before its (file-order) event time, scaled by the speed-up...
         assert offset >= (running_max - first).total_seconds() / 30 - 0.05
-        # ...nor much after it (the replay's clock starts at the earliest pickup): the last
-        # rides are due about 3 s in, and a replay at 20x instead of 30x would send them 1.5 s
-        # late. A second of slack for a busy machine.
-        assert offset <= (running_max - earliest).total_seconds() / 30 + 1.0
+        # ...nor much after it (the replay's clock starts at the earliest pickup).
+        lags.append(offset - (running_max - earliest).total_seconds() / 30)
         ride = json.loads(message.value())
         restamped = datetime.fromisoformat(ride["tpep_pickup_datetime"])
         sent_at = datetime(1970, 1, 1) + timedelta(milliseconds=message.timestamp()[1])
@@ -204,6 +204,11 @@ def test_an_event_time_replay_keeps_the_trips_pace_sped_up(kafka_broker, tmp_pat
         assert abs((restamped - sent_at).total_seconds()) < 60
         dropoff = datetime.fromisoformat(ride["tpep_dropoff_datetime"])
         assert (dropoff - restamped).total_seconds() == pd.Timedelta(duration).total_seconds()
+    # The rides are due over about 3 s; a replay at 20x instead of 30x would send the later half
+    # 0.75-1.5 s late, and its median ride 0.75 s late. The median, not each ride: the pacer keeps
+    # an absolute schedule, so a stall of the process on a busy machine (1.7 s seen in a suite
+    # run) makes the rides due during it late and the rest on time again.
+    assert statistics.median(lags) <= 0.4, sorted(lags)
 
 
 def test_a_missing_topic_is_refused_with_the_fix(kafka_broker, tmp_path):
