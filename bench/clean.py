@@ -24,6 +24,7 @@ own fetch wait. Every produced ride must come out (the count is checked and prin
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import shutil
 import sys
@@ -226,16 +227,20 @@ def print_report(runs: list[Run], args) -> None:  # noqa: ANN001
     print(f"pyspark {package_version('pyspark')}, producer linger.ms {args.producer_linger_ms}, "
           f"fetch.max.wait.ms {args.fetch_max_wait_ms or 'default (500)'}, sink linger.ms "
           f"{args.sink_linger_ms if args.sink_linger_ms is not None else 'default (0)'}")  # fmt: skip
+    width = max(len("trigger"), *(len(run.trigger) for run in runs))
     print(
-        f"{'trigger':<12} {'rides/s':>8} {'out/in':>15} {'p50':>7} {'p99':>7} {'max':>7}"
+        f"{'trigger':<{width}} {'rides/s':>8} {'out/in':>15} {'p50':>7} {'p99':>7} {'max':>7}"
         f" {'batch s':>8} {'rows':>7}  load"
     )
     for run in runs:
         summary = run.summary
+        # No batch with input ended while measured (a real-time batch lasts its interval): "-".
+        batch_s = "-" if math.isnan(run.batch_s) else f"{run.batch_s:.2f}"
+        batch_rows = "-" if math.isnan(run.batch_rows) else f"{run.batch_rows:.0f}"
         print(
-            f"{run.trigger:<12} {run.rate:>8,} {summary.records:>7,}/{run.produced:<7,} "
+            f"{run.trigger:<{width}} {run.rate:>8,} {summary.records:>7,}/{run.produced:<7,} "
             f"{summary.p50:>7.0f} {summary.p99:>7.0f} {summary.max:>7.0f}"
-            f" {run.batch_s:>8.2f} {run.batch_rows:>7.0f}  {run.load}"
+            f" {batch_s:>8} {batch_rows:>7}  {run.load}"
         )
 
 
