@@ -66,6 +66,22 @@ def batches_committed(tmp_path) -> int:
     return sum(1 for path in commits.glob("*") if path.name.isdigit()) if commits.exists() else 0
 
 
+def wait_until_gone(group: int, timeout_s: float = 30.0) -> None:
+    """Wait until every process of ``group`` has exited (a JVM killed with -9 takes a moment).
+
+    The next run starts as a restart after a lost machine would: once the old driver is gone and
+    its checkpoint lock released (the lock is the kernel's, held until the process exits).
+    """
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(group, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.1)
+    pytest.fail(f"processes of group {group} still ran {timeout_s:.0f} s after kill -9")
+
+
 def test_the_delta_output_is_exact_after_two_kill_9s(spark, kafka_broker, tmp_path, capsys):
     rng = random.Random(20261125)
     rides = list(rides_between(datetime(2024, 6, 1, 7, 0), datetime(2024, 6, 1, 9, 0), 800, 3, 120))
@@ -104,6 +120,7 @@ def test_the_delta_output_is_exact_after_two_kill_9s(spark, kafka_broker, tmp_pa
         time.sleep(rng.uniform(0, 1.5))  # often in the middle of the next batch
         os.killpg(run.pid, signal.SIGKILL)
         run.wait(30)
+        wait_until_gone(run.pid)
         committed_at_kill.append(batches_committed(tmp_path))
     # Each kill came after at least one more committed batch than the one before it.
     assert all(b > a for a, b in itertools.pairwise([0, *committed_at_kill])), committed_at_kill
