@@ -51,10 +51,11 @@ def test_spark_submit_writes_the_windows_and_rejects_to_delta(
         "delta",
         "--dead-letter-path",
         str(tmp_path / "rejects"),
-        # Two batches (the last flag wins): a cold JVM's Delta commits cost seconds each, and the
-        # batch-by-batch watermark is tested in this process (tests/integration/test_accounting.py).
+        # The whole topic in one batch (the last flag wins): a cold JVM's Delta commits cost
+        # seconds each, and the batch-by-batch watermark is tested in this process
+        # (tests/integration/test_accounting.py, the two-stage run below).
         "--max-offsets-per-trigger",
-        "210",
+        "1000",
     )
     assert result.returncode == 0, result.stderr[-4000:]
 

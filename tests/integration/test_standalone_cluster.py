@@ -104,6 +104,9 @@ def test_ride_windows_on_a_standalone_cluster_equals_the_local_answer(
         "--profile", str(write_profile(tmp_path, kafka_broker.bootstrap_servers)),
         *job_flags(topic, tmp_path), "--sink", "delta", "--delta-path", str(tmp_path / "windows"),
         "--dead-letter", "none", "--progress", "off",
+        # The whole topic in one batch (the last flag wins): each Delta commit on the cluster's
+        # one cold executor costs seconds, and batch by batch is tested in the local runs.
+        "--max-offsets-per-trigger", "1000",
         spark_args=(
             "--master", standalone_cluster, "--executor-memory", "768m",
             "--conf", f"spark.executor.extraJavaOptions={shlex.join(java_options())}",
