@@ -24,9 +24,9 @@ own fetch wait. Every produced ride must come out (the count is checked and prin
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import shutil
+import statistics
 import sys
 import tempfile
 import time
@@ -71,8 +71,8 @@ class Run:
     summary: Summary
     load: str
     # Micro-batches: the mean batch's duration and records (real-time batches last the interval).
-    batch_s: float
-    batch_rows: float
+    batch_s: float | None  # None: no batch with input ended while measured
+    batch_rows: float | None
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -213,11 +213,11 @@ def measure(spark, kafka: KafkaSettings, args, trigger: str, rate: int, workdir:
         batches = [p for p in query.recentProgress if p["numInputRows"] > 0][1:]
     finally:
         stop_between_batches(query)
-    durations = [p["durationMs"]["triggerExecution"] / 1000 for p in batches] or [float("nan")]
-    rows = [p["numInputRows"] for p in batches] or [float("nan")]
     return Run(
         trigger, rate, produced, summarize(latencies), load,
-        batch_s=sum(durations) / len(durations), batch_rows=sum(rows) / len(rows),
+        batch_s=statistics.mean(p["durationMs"]["triggerExecution"] / 1000 for p in batches)
+        if batches else None,
+        batch_rows=statistics.mean(p["numInputRows"] for p in batches) if batches else None,
     )  # fmt: skip
 
 
@@ -235,8 +235,8 @@ def print_report(runs: list[Run], args) -> None:  # noqa: ANN001
     for run in runs:
         summary = run.summary
         # No batch with input ended while measured (a real-time batch lasts its interval): "-".
-        batch_s = "-" if math.isnan(run.batch_s) else f"{run.batch_s:.2f}"
-        batch_rows = "-" if math.isnan(run.batch_rows) else f"{run.batch_rows:.0f}"
+        batch_s = "-" if run.batch_s is None else f"{run.batch_s:.2f}"
+        batch_rows = "-" if run.batch_rows is None else f"{run.batch_rows:.0f}"
         print(
             f"{run.trigger:<{width}} {run.rate:>8,} {summary.records:>7,}/{run.produced:<7,} "
             f"{summary.p50:>7.0f} {summary.p99:>7.0f} {summary.max:>7.0f}"

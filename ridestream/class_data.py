@@ -154,8 +154,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.options:
         print(" ".join(driver_options()))
         return 0
-    if archive_path().is_file() and not args.force:
-        print(f"ridestream: class-data archive up to date: {archive_path()}", file=sys.stderr)
+    archive = archive_path()
+    if archive.is_file() and not args.force:
+        print(f"ridestream: class-data archive up to date: {archive}", file=sys.stderr)
         return 0
     print(
         "ridestream: writing the class-data archive for Spark drivers (first run only, about a "
