@@ -8,9 +8,28 @@ from pathlib import Path
 
 import pytest
 
+from ridestream import jars
 from ridestream.config import SparkSettings
 from ridestream.local import EmbeddedKafka, free_port
 from ridestream.session import build_session
+
+
+@pytest.fixture(autouse=True)
+def _no_jar_downloads(monkeypatch):
+    """Fail a test that would download jars: test.sh resolved them all before pytest started.
+
+    A test that points $RIDESTREAM_HOME at a directory of its own shares the jars with a symlink
+    (``home / "jars"``); without it the session builder resolves every bundle again from Maven
+    Central (47 s, and the network) inside the test.
+    """
+
+    def refuse(bundle: object) -> str:
+        raise AssertionError(
+            f"a test tried to download jars into {jars.bundle_dir('spark').parent}: link its "
+            "$RIDESTREAM_HOME/jars to the project's"
+        )
+
+    monkeypatch.setattr(jars, "_ivy_module", refuse)
 
 
 @pytest.fixture(scope="session")

@@ -112,7 +112,7 @@ def test_the_job_windows_v1_and_v2_rides_and_dead_letters_corrupt_avro(
         *job_flags(TOPIC, tmp_path),
         "--format",
         "avro",
-        # Two batches (job_flags says 60 a batch): the second's watermark closes the windows.
+        # Two batches: the second's watermark closes the windows.
         "--max-offsets-per-trigger",
         "150",
         "--sink",

@@ -21,7 +21,7 @@ import pytest
 
 from ridestream import cli, runner
 from ridestream.jobs.stream_sql import JOB
-from ridestream.paths import PROJECT_ROOT
+from ridestream.paths import PROJECT_ROOT, ridestream_home
 from ridestream.sql import CreateTable, Select, parse_sql
 from tests.integration.helpers import consume_all, encode_all
 from tests.integration.jobs import MALFORMED, MALFORMED_REASONS
@@ -258,7 +258,12 @@ def test_rides_sql_prints_the_running_counts_and_stops_at_the_end(
         '[dead_letter]\nkind = "none"\n'
         f'[jobs.stream_sql]\nstreams = ["{streams_file(tmp_path, topic)}"]\n'
     )
-    monkeypatch.setenv("RIDESTREAM_HOME", str(tmp_path / "home"))
+    # A home of its own, to see what the run leaves there; the jars are shared (a home without
+    # them downloads them all again).
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "jars").symlink_to(ridestream_home() / "jars", target_is_directory=True)
+    monkeypatch.setenv("RIDESTREAM_HOME", str(home))
     handlers = {number: signal.getsignal(number) for number in runner._STOP_SIGNALS}
     try:
         with pytest.raises(SystemExit) as exited:
