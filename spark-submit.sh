@@ -34,6 +34,22 @@ done
 
 source "$(dirname "${BASH_SOURCE[0]}")/scripts/bootstrap.sh"
 
+# The job's own checks first, without a JVM: a bad flag, a held checkpoint, an unreachable broker
+# or a missing topic is refused in a second (ridestream/precheck.py); --help is printed there.
+for arg in ${job_args[@]+"${job_args[@]}"}; do
+  case "$arg" in -h|--help) exec python -m ridestream.precheck "$job" "${job_args[@]}" ;; esac
+done
+stopped_early=false
+trap 'stopped_early=true' INT TERM
+precheck=0
+python -m ridestream.precheck "$job" ${job_args[@]+"${job_args[@]}"} || precheck=$?
+if $stopped_early; then
+  # Ctrl-C reached the check too and it said so; a SIGTERM to this script alone did not.
+  ((precheck == 130)) || echo "$(basename "$job" .py): interrupted" >&2
+  exit 130
+fi
+((precheck == 0)) || exit "$precheck"
+
 jars="$(python -m ridestream.jars spark)" || exit 1
 # The package's own code, for executors on a cluster (--master spark://..., yarn, k8s://...).
 pyfiles="$(python -m ridestream.pyfiles)" || exit 1

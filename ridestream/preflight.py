@@ -279,13 +279,8 @@ class CheckpointLock:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = _holder(self.path)
             handle.close()
-            raise CheckpointBusy(
-                f"the checkpoint {self.path.parent} is in use by another run of this job "
-                f"({describe_holder(holder)}): stop that run first, or give this one its own "
-                "--checkpoint-dir"
-            ) from None
+            raise self._busy(self.path) from None
         handle.seek(0)
         left = handle.read().strip()
         if left:
@@ -306,6 +301,29 @@ class CheckpointLock:
         )
         handle.flush()
         self.handle = handle
+
+    def check(self) -> None:
+        """Raise :class:`CheckpointBusy` if another run holds the lock; take and change nothing.
+
+        A lock left by a run that did not stop cleanly stays as it is, for the run that takes
+        it over (:meth:`acquire`) to say so.
+        """
+        if self.path is None or not self.path.exists():
+            return
+        with self.path.open("r") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise self._busy(self.path) from None
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+    @staticmethod
+    def _busy(path: Path) -> CheckpointBusy:
+        return CheckpointBusy(
+            f"the checkpoint {path.parent} is in use by another run of this job "
+            f"({describe_holder(_holder(path))}): stop that run first, or give this one its own "
+            "--checkpoint-dir"
+        )
 
     def release(self) -> None:
         """Empty the lock file and let it go (the next run then takes over nothing)."""

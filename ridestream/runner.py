@@ -236,6 +236,26 @@ def check_trigger(job: Job, settings: Settings) -> None:
         raise ConfigError(f"--trigger {trigger!r}: {reason}")
 
 
+def check_before_start(job: Job, argv: list[str] | None = None) -> Settings:
+    """Refuse what :func:`run` would refuse before its session starts, and start nothing.
+
+    ``spark-submit.sh`` calls it (``python -m ridestream.precheck``) before it starts the JVM:
+    a bad flag or path, a held checkpoint, an unreachable broker, wrong credentials or a missing
+    topic is refused in a second instead of after the JVM's start. The broker is checked only
+    when the job does not start its own (an embedded one creates the topics it feeds).
+    """
+    from ridestream.kafka.admin import check_topics
+
+    settings = settings_for(job, argv)
+    preflight(job, settings, claim=False)
+    CheckpointLock(settings.query.checkpoint_dir, job.name).check()
+    if not settings.embedded.kafka:
+        check_topics(
+            settings.kafka, job.input_topics(settings), outputs=job.output_topics(settings)
+        )
+    return settings
+
+
 def run(job: Job, argv: list[str] | None = None) -> int:
     """Run ``job`` as ``spark-submit jobs/<name>.py`` does: everything from flags to summary."""
     from ridestream.kafka.admin import check_topics

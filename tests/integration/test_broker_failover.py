@@ -1,7 +1,7 @@
 """Nothing lost when a broker dies: a 3-node cluster, one node SIGKILLed mid-stream.
 
 Rides go into a topic of 3 partitions (replication 3, min ISR 2) through the project's producer
-(acks=all, idempotence, from conf/clients.toml), paced over about 25 s, while ride_windows reads
+(acks=all, idempotence, from conf/clients.toml), paced over about 15 s, while ride_windows reads
 the topic and appends one-minute windows to Delta. A third of the way in, the active controller,
 which also leads a partition, is killed with SIGKILL. Producer and job must carry on by
 themselves: every ride delivered once and read once, the job never restarted, and the table equal
@@ -49,9 +49,9 @@ TOPIC = "rides_failover"
 PARTITIONS = 3
 WINDOW = timedelta(minutes=1)  # many small windows from a short stream
 START = datetime(2024, 5, 1, 8, 0)
-RIDES = 4_000
-RATE = 8.0  # rides per event second: 4,000 rides over 500 event seconds...
-SPEEDUP = 20  # ...at 20 event seconds per wall second: 25 s of producing
+RIDES = 2_400
+RATE = 8.0  # rides per event second: 2,400 rides over 300 event seconds...
+SPEEDUP = 20  # ...at 20 event seconds per wall second: 15 s of producing
 SEED = 11
 # One last ride an hour later moves the watermark past every window of the stream, so all of
 # them are final, and in the table, when the job is stopped.

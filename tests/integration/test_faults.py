@@ -89,7 +89,7 @@ def test_a_broker_outage_is_reported_and_the_job_catches_up_with_nothing_lost_or
         produce_values(broker.bootstrap_servers, topic, values[:120])
         metrics = tmp_path / "metrics.jsonl"
         settings = job_settings([
-            *job_flags(topic, tmp_path), "--trigger", "1 second", "--max-offsets-per-trigger", "40",
+            *job_flags(topic, tmp_path), "--trigger", "1 second", "--max-offsets-per-trigger", "60",
             "--profile", str(write_profile(tmp_path, broker.bootstrap_servers)),
             "--sink", "delta", "--output-mode", "update", "--delta-path", str(tmp_path / "w"),
             "--dead-letter", "kafka", "--dead-letter-topic", "outage_rejects",
@@ -112,7 +112,7 @@ def test_a_broker_outage_is_reported_and_the_job_catches_up_with_nothing_lost_or
         job = threading.Thread(target=run, daemon=True)
         with redirect_stderr(seen):
             job.start()
-            wait_until(lambda: read() >= 40 or not job.is_alive(), 180, "the job's first rows")
+            wait_until(lambda: read() >= 60 or not job.is_alive(), 180, "the job's first rows")
             broker.stop()  # the only broker, down
             wait_until(lambda: "is not answering" in seen.getvalue(), 60, "the outage line")
             time.sleep(8)
