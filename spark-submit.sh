@@ -39,13 +39,17 @@ source "$(dirname "${BASH_SOURCE[0]}")/scripts/bootstrap.sh"
 for arg in ${job_args[@]+"${job_args[@]}"}; do
   case "$arg" in -h|--help) exec python -m ridestream.precheck "$job" "${job_args[@]}" ;; esac
 done
+# In the background, so that a stop (Ctrl-C, SIGTERM) ends the wait for a broker at once.
 stopped_early=false
-trap 'stopped_early=true' INT TERM
+checker=""
+trap 'stopped_early=true; [[ -z "$checker" ]] || kill "$checker" 2>/dev/null || true' INT TERM
+python -m ridestream.precheck "$job" ${job_args[@]+"${job_args[@]}"} &
+checker=$!
 precheck=0
-python -m ridestream.precheck "$job" ${job_args[@]+"${job_args[@]}"} || precheck=$?
+wait "$checker" || precheck=$?
 if $stopped_early; then
-  # Ctrl-C reached the check too and it said so; a SIGTERM to this script alone did not.
-  ((precheck == 130)) || echo "$(basename "$job" .py): interrupted" >&2
+  wait "$checker" 2>/dev/null || true
+  echo "$(basename "$job" .py): interrupted" >&2
   exit 130
 fi
 ((precheck == 0)) || exit "$precheck"
