@@ -6,6 +6,8 @@ start; the runner does the rest, the same way for every job::
     flags -> settings -> preflight -> embedded stack -> Kafka check -> session
           -> start the queries (stage by stage) -> progress -> await -> clean stop -> summary
 
+``spark-submit.sh`` runs the steps up to the Kafka check once before it starts the JVM
+(:func:`check_before_start`, ``python -m ridestream.precheck``), so a refusal comes at once.
 ``jobs/<name>.py`` is a few lines that hand the job to :func:`main`. Tests and notebooks call
 :func:`settings_for` and :func:`execute` with their own session, and the job module's builders
 directly.
