@@ -37,7 +37,13 @@ source "$(dirname "${BASH_SOURCE[0]}")/scripts/bootstrap.sh"
 # The job's own checks first, without a JVM: a bad flag, a held checkpoint, an unreachable broker
 # or a missing topic is refused in a second (ridestream/precheck.py); --help is printed there.
 for arg in ${job_args[@]+"${job_args[@]}"}; do
-  case "$arg" in -h|--help) exec python -m ridestream.precheck "$job" "${job_args[@]}" ;; esac
+  case "$arg" in
+    -h|--help)
+      # (a job file of your own, not one of jobs/, prints its help in the driver as before)
+      help="$(python -m ridestream.precheck "$job" "${job_args[@]}")" || exit $?
+      if [[ -n "$help" ]]; then printf '%s\n' "$help"; exit 0; fi
+      ;;
+  esac
 done
 # In the background, so that a stop (Ctrl-C, SIGTERM) ends the wait for a broker at once.
 stopped_early=false
