@@ -32,7 +32,17 @@ done
 [[ -n "$job" ]] || { echo "spark-submit.sh: no job file given" >&2; usage 2; }
 [[ -f "$job" ]] || { echo "spark-submit.sh: $job does not exist (jobs: $(cd "$(dirname "$0")" && ls jobs/*.py | tr '\n' ' '))" >&2; exit 2; }
 
+# A stop before the JVM starts ends the run here, exit 130, as a stop of the job would.
+stopped_early=false
+checker=""
+trap 'stopped_early=true; [[ -z "$checker" ]] || kill "$checker" 2>/dev/null || true' INT TERM
+interrupted() {
+  echo "$(basename "$job" .py): interrupted" >&2
+  exit 130
+}
+
 source "$(dirname "${BASH_SOURCE[0]}")/scripts/bootstrap.sh"
+if $stopped_early; then interrupted; fi
 
 # The job's own checks first, without a JVM: a bad flag, a held checkpoint, an unreachable broker
 # or a missing topic is refused in a second (ridestream/precheck.py); --help is printed there.
@@ -46,23 +56,19 @@ for arg in ${job_args[@]+"${job_args[@]}"}; do
   esac
 done
 # In the background, so that a stop (Ctrl-C, SIGTERM) ends the wait for a broker at once.
-stopped_early=false
-checker=""
-trap 'stopped_early=true; [[ -z "$checker" ]] || kill "$checker" 2>/dev/null || true' INT TERM
 python -m ridestream.precheck "$job" ${job_args[@]+"${job_args[@]}"} &
 checker=$!
 precheck=0
 wait "$checker" || precheck=$?
 if $stopped_early; then
   wait "$checker" 2>/dev/null || true
-  echo "$(basename "$job" .py): interrupted" >&2
-  exit 130
+  interrupted
 fi
 ((precheck == 0)) || exit "$precheck"
 
-jars="$(python -m ridestream.jars spark)" || exit 1
+jars="$(python -m ridestream.jars spark)" || { if $stopped_early; then interrupted; fi; exit 1; }
 # The package's own code, for executors on a cluster (--master spark://..., yarn, k8s://...).
-pyfiles="$(python -m ridestream.pyfiles)" || exit 1
+pyfiles="$(python -m ridestream.pyfiles)" || { if $stopped_early; then interrupted; fi; exit 1; }
 # The class-data archive, when there is one for this Java and these jars (ridestream/class_data.py).
 class_data="$(python -m ridestream.class_data --options)" || class_data=""
 
@@ -84,6 +90,8 @@ pass_stop_on() {
   [[ -n "$driver" ]] && kill -USR1 "$driver" 2>/dev/null && forwarded=true || true
 }
 trap forward INT TERM
+# (a stop that came before this trap was set)
+if $stopped_early; then interrupted; fi
 
 (trap '' INT TERM; exec spark-submit \
   --jars "$jars" \
