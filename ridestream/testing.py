@@ -1,9 +1,9 @@
 """Drive a streaming transformation micro-batch by micro-batch from Python, without Kafka.
 
 Kafka Streams has ``TopologyTestDriver``; this is the same idea for Structured Streaming. A
-:class:`StreamDriver` runs a real streaming query in the given session: its source is a Python
-streaming data source that hands Spark exactly the rows of one :meth:`StreamDriver.push` per
-micro-batch, and its sink collects what each micro-batch emitted. After every push you get the
+:class:`StreamDriver` runs a real streaming query in the given session: its source is Spark's own
+file source over a directory where each :meth:`StreamDriver.push` puts one Parquet file, read one
+file per micro-batch, and its sink collects what each micro-batch emitted. After every push you get the
 emitted rows, the watermark, the input rows that arrived behind the watermark, Spark's count of
 rows the stateful operator dropped, and the number of rows held in state::
 
@@ -40,14 +40,10 @@ Semantics worth knowing (they are Spark's, not the driver's):
 
 from __future__ import annotations
 
-import json
-import os
-import pickle
 import shutil
 import tempfile
-import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -55,70 +51,10 @@ from typing import Any
 
 from pyspark.sql import DataFrame, Row, SparkSession
 from pyspark.sql import types as T
-from pyspark.sql.datasource import DataSource, DataSourceStreamReader, InputPartition
 
 from ridestream.schemas import ride_schema
 
-SOURCE_NAME = "ridestream_scripted"
 PICKUP_TIME = "tpep_pickup_datetime"
-
-
-class _Batch(InputPartition):
-    def __init__(self, path: str) -> None:
-        self.path = path
-
-
-class _ScriptedStreamReader(DataSourceStreamReader):
-    """Offsets are batch numbers; batch ``n`` is the pickled file ``<dir>/<n>.pkl``.
-
-    The number of batches pushed is the ``counter`` file's, written once every input's batch
-    file is in place: the inputs of one push are always read in the same micro-batch.
-    """
-
-    def __init__(self, directory: str, counter: str) -> None:
-        self.directory = directory
-        self.counter = counter
-
-    def _available(self) -> int:
-        try:
-            with open(self.counter) as handle:
-                return int(handle.read() or 0)
-        except FileNotFoundError:
-            return 0
-
-    def initialOffset(self) -> dict:  # noqa: N802 - Spark's API name
-        return {"batch": 0}
-
-    def latestOffset(self, start: dict, limit: Any) -> dict:  # noqa: N802
-        # At most one pushed batch per micro-batch: batch boundaries are exactly the pushes.
-        return {"batch": min(self._available(), start["batch"] + 1)}
-
-    def partitions(self, start: dict, end: dict) -> Sequence[InputPartition]:
-        return [
-            _Batch(os.path.join(self.directory, f"{index}.pkl"))
-            for index in range(start["batch"], end["batch"])
-        ]
-
-    def read(self, partition: InputPartition) -> Iterator[tuple]:
-        with open(partition.path, "rb") as handle:  # type: ignore[attr-defined]
-            yield from pickle.load(handle)
-
-
-class ScriptedSource(DataSource):
-    """A streaming source that replays the batches a :class:`StreamDriver` pushes."""
-
-    @classmethod
-    def name(cls) -> str:
-        """Return the format name used with ``spark.readStream.format``."""
-        return SOURCE_NAME
-
-    def schema(self) -> str:
-        """Return the schema of the rows (passed as JSON in the ``schema_json`` option)."""
-        return T.StructType.fromJson(json.loads(self.options["schema_json"])).simpleString()
-
-    def streamReader(self, schema: T.StructType) -> DataSourceStreamReader:  # noqa: N802
-        """Return the reader over the driver's batch directory."""
-        return _ScriptedStreamReader(self.options["path"], self.options["counter"])
 
 
 @dataclass(frozen=True)
@@ -231,9 +167,6 @@ class StreamDriver:
         The input column that carries event time, used to report late rows.
     """
 
-    _registered: set[int] = set()
-    _lock = threading.Lock()
-
     def __init__(
         self,
         spark: SparkSession,
@@ -250,22 +183,19 @@ class StreamDriver:
         self._inputs = dict(inputs) if inputs else {"": self.schema}
         self._workdir = Path(tempfile.mkdtemp(prefix="ridestream-driver-"))
         self._batches_dir = self._workdir / "batches"
-        self._counter = self._workdir / "pushed"
         self._pushed = 0
         self._outputs: dict[int, list[Row]] = {}
         self._seen_batches = -1
         self._watermark: datetime | None = None
-        self._register(spark)
         streams = {}
         for index, (name, input_schema) in enumerate(self._inputs.items()):
             directory = self._batches_dir / str(index)
             directory.mkdir(parents=True)
             streams[name] = (
-                spark.readStream.format(SOURCE_NAME)
-                .option("path", str(directory))
-                .option("counter", str(self._counter))
-                .option("schema_json", input_schema.json())
-                .load()
+                spark.readStream.schema(input_schema)
+                # One file (one push) per micro-batch: batch boundaries are exactly the pushes.
+                .option("maxFilesPerTrigger", 1)
+                .parquet(str(directory))
             )
         self._output = transform(streams if inputs else streams[""])
         self.query = (
@@ -275,13 +205,6 @@ class StreamDriver:
             .queryName(f"stream_driver_{id(self)}")
             .start()
         )
-
-    @classmethod
-    def _register(cls, spark: SparkSession) -> None:
-        with cls._lock:
-            if id(spark) not in cls._registered:
-                spark.dataSource.register(ScriptedSource)
-                cls._registered.add(id(spark))
 
     def _collect(self, batch: DataFrame, batch_id: int) -> None:
         self._outputs[batch_id] = batch.collect()
@@ -333,18 +256,18 @@ class StreamDriver:
             raise ValueError(f"push a dict of rows by input: {', '.join(self._inputs)}")
         late: list[Row] = []
         watermark_before = self._watermark
+        staged = []
         for index, (name, schema) in enumerate(self._inputs.items()):
             tuples = [self._row_tuple(row, schema) for row in by_input.get(name, [])]
-            staging = self._workdir / f"{self._pushed}.tmp"
-            with open(staging, "wb") as handle:
-                pickle.dump(tuples, handle)
-            # Atomic: never half-read.
-            staging.rename(self._batches_dir / str(index) / f"{self._pushed}.pkl")
+            staging = self._workdir / f"{self._pushed}-{index}.parquet"
+            _write_parquet(tuples, schema, staging)
+            staged.append((staging, self._batches_dir / str(index) / f"{self._pushed:06d}.parquet"))
             late += self._late(tuples, schema, watermark_before)
+        # Every input's file is written before any appears (a rename each, one after the
+        # other): the query finds all of them when it next looks.
+        for staging, target in staged:
+            staging.rename(target)
         self._pushed += 1
-        staging = self._workdir / "pushed.tmp"
-        staging.write_text(str(self._pushed))
-        staging.rename(self._counter)  # every input's batch is in place: Spark may read them
         self.query.processAllAvailable()
         progress = self._new_progress()
         new_ids = tuple(p.batchId for p in progress)
@@ -404,6 +327,31 @@ class StreamDriver:
     def __exit__(self, *exc: object) -> None:
         """Stop the query."""
         self.close()
+
+
+def _write_parquet(tuples: list[tuple], schema: T.StructType, path: Path) -> None:
+    """Write rows of ``schema`` as a Parquet file that Spark reads back as the same values.
+
+    Naive datetimes are this process's local time, as ``createDataFrame`` and ``collect`` take
+    and give them.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from pyspark.sql.pandas.types import to_arrow_schema
+
+    arrow_schema = to_arrow_schema(schema, timezone="UTC")
+    columns = list(zip(*tuples, strict=True)) if tuples else [() for _ in schema.fields]
+    arrays = [
+        pa.array([_arrow_value(value) for value in column], type=field.type)
+        for column, field in zip(columns, arrow_schema, strict=True)
+    ]
+    pq.write_table(pa.Table.from_arrays(arrays, schema=arrow_schema), path)
+
+
+def _arrow_value(value: Any) -> Any:
+    if isinstance(value, datetime) and value.tzinfo is None:
+        return value.astimezone()
+    return value
 
 
 def _watermark(progress: Any) -> datetime | None:
