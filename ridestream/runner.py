@@ -238,7 +238,7 @@ def check_trigger(job: Job, settings: Settings) -> None:
         raise ConfigError(f"--trigger {trigger!r}: {reason}")
 
 
-def check_before_start(job: Job, argv: list[str] | None = None) -> Settings:
+def check_before_start(job: Job, argv: list[str] | None = None) -> None:
     """Refuse what :func:`run` would refuse before its session starts, and start nothing.
 
     ``spark-submit.sh`` calls it (``python -m ridestream.precheck``) before it starts the JVM:
@@ -246,21 +246,22 @@ def check_before_start(job: Job, argv: list[str] | None = None) -> Settings:
     topic is refused in a second instead of after the JVM's start. The broker is checked only
     when the job does not start its own (an embedded one creates the topics it feeds).
     """
-    from ridestream.kafka.admin import check_topics
-
     settings = settings_for(job, argv)
     preflight(job, settings, claim=False)
     CheckpointLock(settings.query.checkpoint_dir, job.name).check()
     if not settings.embedded.kafka:
-        check_topics(
-            settings.kafka, job.input_topics(settings), outputs=job.output_topics(settings)
-        )
-    return settings
+        check_kafka(job, settings)
+
+
+def check_kafka(job: Job, settings: Settings) -> None:
+    """Refuse, with the fix, a cluster that does not answer or lacks the job's topics."""
+    from ridestream.kafka.admin import check_topics
+
+    check_topics(settings.kafka, job.input_topics(settings), outputs=job.output_topics(settings))
 
 
 def run(job: Job, argv: list[str] | None = None) -> int:
     """Run ``job`` as ``spark-submit jobs/<name>.py`` does: everything from flags to summary."""
-    from ridestream.kafka.admin import check_topics
     from ridestream.session import build_session
 
     # Until the queries run, a stop request interrupts whatever is under way (a broker starting,
@@ -270,9 +271,7 @@ def run(job: Job, argv: list[str] | None = None) -> int:
     preflight(job, settings, claim=False)
     with holding(job, settings) as lock, EmbeddedStack(settings, job.feeds(settings)) as stack:
         # Fail in seconds, with a message that names the fix, before Spark's session starts.
-        check_topics(
-            settings.kafka, job.input_topics(settings), outputs=job.output_topics(settings)
-        )
+        check_kafka(job, settings)
         spark = build_session(settings.spark, app_name=job.name)
         stop = stop_on_signals(job.name, on_exit_now=stack.down)
         return execute(spark, job, settings, stop, lock=lock)

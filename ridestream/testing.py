@@ -1,10 +1,10 @@
 """Drive a streaming transformation micro-batch by micro-batch from Python, without Kafka.
 
 Kafka Streams has ``TopologyTestDriver``; this is the same idea for Structured Streaming. A
-:class:`StreamDriver` runs a real streaming query in the given session: its source is Spark's own
-file source over a directory where each :meth:`StreamDriver.push` puts one Parquet file, read one
-file per micro-batch, and its sink collects what each micro-batch emitted. After every push you get the
-emitted rows, the watermark, the input rows that arrived behind the watermark, Spark's count of
+:class:`StreamDriver` runs a real streaming query in the given session: its source is Spark's
+own file source over a directory where each :meth:`StreamDriver.push` puts one Parquet file, read
+one file per micro-batch, and its sink collects what each micro-batch emitted. After every push
+you get the emitted rows, the watermark, the input rows that arrived behind the watermark, Spark's count of
 rows the stateful operator dropped, and the number of rows held in state::
 
     from ridestream.config import WindowSettings
@@ -110,7 +110,7 @@ class Step:
         ``assert_df_equality`` ends in): the expected rows are checked against the output schema
         as ``createDataFrame`` checks them and converted as a collect would return them, and
         both sides are sorted unless ``ignore_row_order=False``. The DataFrame comparison would
-        sort and collect both sides with Spark jobs, ~0.4 s a call for rows a push emits.
+        sort and collect both sides with Spark jobs, ~1 s a call for rows a push emits.
         """
         from chispa.row_comparer import are_rows_approx_equal
         from chispa.rows_comparer import assert_basic_rows_equality, assert_generic_rows_equality
@@ -181,6 +181,7 @@ class StreamDriver:
         self.output_mode = output_mode
         self.event_time = event_time
         self._inputs = dict(inputs) if inputs else {"": self.schema}
+        self._arrow_schemas = [_arrow_schema(schema) for schema in self._inputs.values()]
         self._workdir = Path(tempfile.mkdtemp(prefix="ridestream-driver-"))
         self._batches_dir = self._workdir / "batches"
         self._pushed = 0
@@ -260,11 +261,11 @@ class StreamDriver:
         for index, (name, schema) in enumerate(self._inputs.items()):
             tuples = [self._row_tuple(row, schema) for row in by_input.get(name, [])]
             staging = self._workdir / f"{self._pushed}-{index}.parquet"
-            _write_parquet(tuples, schema, staging)
+            _write_parquet(tuples, self._arrow_schemas[index], staging)
             staged.append((staging, self._batches_dir / str(index) / f"{self._pushed:06d}.parquet"))
             late += self._late(tuples, schema, watermark_before)
-        # Every input's file is written before any appears (a rename each, one after the
-        # other): the query finds all of them when it next looks.
+        # Every input's file is written before any appears, then each is renamed into place,
+        # one right after the other, so that the query's next look finds all of them.
         for staging, target in staged:
             staging.rename(target)
         self._pushed += 1
@@ -329,18 +330,23 @@ class StreamDriver:
         self.close()
 
 
-def _write_parquet(tuples: list[tuple], schema: T.StructType, path: Path) -> None:
-    """Write rows of ``schema`` as a Parquet file that Spark reads back as the same values.
+def _arrow_schema(schema: T.StructType) -> Any:
+    """Return the Arrow schema Spark's Parquet reader maps back to ``schema``."""
+    from pyspark.sql.pandas.types import to_arrow_schema
+
+    return to_arrow_schema(schema, timezone="UTC")
+
+
+def _write_parquet(tuples: list[tuple], arrow_schema: Any, path: Path) -> None:
+    """Write rows as a Parquet file of ``arrow_schema`` that Spark reads back as the same values.
 
     Naive datetimes are this process's local time, as ``createDataFrame`` and ``collect`` take
     and give them.
     """
     import pyarrow as pa
     import pyarrow.parquet as pq
-    from pyspark.sql.pandas.types import to_arrow_schema
 
-    arrow_schema = to_arrow_schema(schema, timezone="UTC")
-    columns = list(zip(*tuples, strict=True)) if tuples else [() for _ in schema.fields]
+    columns = list(zip(*tuples, strict=True)) if tuples else [() for _ in arrow_schema]
     arrays = [
         pa.array([_arrow_value(value) for value in column], type=field.type)
         for column, field in zip(columns, arrow_schema, strict=True)
